@@ -1,0 +1,169 @@
+"""One typed settings object, built once at the entry point and passed down.
+
+Precedence, highest first: command-line flags, environment (``GRACE_*``; the seeds'
+``SELF_HEAL_*`` names where they exist), ``grace.yaml``, defaults. :func:`load_settings`
+also reports where each value came from (``grace config show``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from grace.errors import ConfigError
+
+__all__ = ("DEFAULT_CONFIG_FILE", "Settings", "load_settings")
+
+DEFAULT_CONFIG_FILE = "grace.yaml"
+
+
+class Settings(BaseSettings):
+    """Everything Grace can be told. Every field is documented in ``docs/configuration.md``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GRACE_", frozen=True, extra="forbid", populate_by_name=True
+    )
+
+    data_dir: Path = Path(".grace")
+    """Where the SQLite database, the audit signing key and backups live."""
+    database_url: str | None = None
+    """SQLAlchemy URL; default ``sqlite:///<data_dir>/grace.db``."""
+    playbook_dirs: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    """Extra playbook folders, searched after the bundled library (``:``-separated in env)."""
+    bundled_playbooks: bool = True
+    """Load the playbooks shipped with Grace."""
+    mode: Literal["observe", "execute"] = "observe"
+    """``observe``: automatic runs are only proposed. ``execute``: they run."""
+    run_timeout_min: float = Field(
+        default=30.0,
+        gt=0,
+        validation_alias=AliasChoices("run_timeout_min", "GRACE_RUN_TIMEOUT_MIN", "SELF_HEAL_RUN_TIMEOUT_MIN"),
+    )
+    """A run past this many minutes is aborted and recorded ``timed_out``."""
+    log_dir: Path = Path("logs")
+    """JSON-lines logs (``grace.jsonl``) and the audit mirror (``immutable_audit.jsonl``)."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Lowest level written to the log."""
+    checkpoint_every: int = Field(default=1000, ge=1, le=1_000_000)
+    """Sign an audit checkpoint at least every this many entries."""
+    backup_keep: int = Field(default=10, ge=1, le=10_000)
+    """How many backups ``file.backup`` keeps per file."""
+    config: dict[str, Any] = Field(default_factory=dict)
+    """Free-form values for playbooks, visible to templates as ``config.<key>``."""
+
+    @field_validator("playbook_dirs", mode="before")
+    @classmethod
+    def _split_dirs(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [p for p in value.split(os.pathsep) if p]
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file in the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'grace.db').as_posix()}"
+
+
+def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    yaml = YAML(typ="rt")
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"))
+    except YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}", hint="fix the syntax") from exc
+    if data is None:
+        return {}, {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path}:1: the top level must be a mapping of settings")
+    lines = {str(k): data.lc.key(k)[0] + 1 for k in data}
+    return _plain(data), lines
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def load_settings(
+    config_file: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[Settings, dict[str, str]]:
+    """Build the settings and say where each value came from.
+
+    Args:
+        config_file: ``grace.yaml`` to read; default ``$GRACE_CONFIG`` or ``./grace.yaml`` if present.
+        overrides: values given on the command line (highest precedence).
+        environ: the environment (default ``os.environ``).
+
+    Returns:
+        The settings, and a map of field name to origin (``env GRACE_MODE``, ``grace.yaml:3``…).
+
+    Raises:
+        ConfigError: a value is invalid; the message names the key, its origin and the fix.
+    """
+    env = dict(os.environ if environ is None else environ)
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    path = Path(config_file or env.get("GRACE_CONFIG") or DEFAULT_CONFIG_FILE)
+    file_values: dict[str, Any] = {}
+    lines: dict[str, int] = {}
+    if path.is_file():
+        file_values, lines = _read_yaml(path)
+    elif config_file is not None or "GRACE_CONFIG" in env:
+        raise ConfigError(f"config file {path} does not exist", hint="check the path or drop --config")
+    known = set(Settings.model_fields)
+    for key in file_values:
+        if key not in known:
+            import difflib
+
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"known settings: {', '.join(sorted(known))}"
+            raise ConfigError(f"{path}:{lines.get(key, 0)}: unknown setting '{key}'", hint=hint)
+
+    origins: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    env_names = {name: [f"GRACE_{name.upper()}"] for name in known}
+    env_names["run_timeout_min"].append("SELF_HEAL_RUN_TIMEOUT_MIN")
+    for name in known:
+        if name in overrides:
+            values[name] = overrides[name]
+            origins[name] = "command line"
+            continue
+        env_hit = next((n for n in env_names[name] if n in env), None)
+        if env_hit is not None:
+            raw: Any = env[env_hit]
+            if name == "config":
+                import json
+
+                try:
+                    raw = json.loads(raw)
+                except ValueError as exc:
+                    raise ConfigError(f"{env_hit} must be a JSON object: {exc}") from exc
+            values[name] = raw
+            origins[name] = f"env {env_hit}"
+        elif name in file_values:
+            values[name] = file_values[name]
+            origins[name] = f"{path}:{lines.get(name, 0)}"
+        else:
+            origins[name] = "default"
+    try:
+        settings = Settings.model_validate(values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = str(err["loc"][0]) if err["loc"] else "?"
+        origin = origins.get(key, "?")
+        msg = f"setting '{key}' (from {origin}) is invalid: {err['msg']} (got {err.get('input')!r})"
+        raise ConfigError(msg, hint="fix the value where it was set") from exc
+    return settings, origins

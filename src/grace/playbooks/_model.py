@@ -1,0 +1,153 @@
+"""The playbook format as typed models: the single source of truth (the JSON Schema is generated).
+
+Field for field the seed format of DESIGN.md. Unknown keys are errors everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = (
+    "Condition",
+    "Metadata",
+    "Metrics",
+    "PlaybookSpec",
+    "Priority",
+    "Recovery",
+    "RecoveryStep",
+    "StepSpec",
+    "Threshold",
+    "TriggerSpec",
+    "TriggerType",
+)
+
+Priority = Literal["high", "medium", "low"]
+TriggerType = Literal[
+    "exception", "log_message", "api_error", "scheduled", "manual", "health", "heartbeat", "metric"
+]
+NAME_PATTERN = r"^[a-z0-9_]+$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Metadata(_Strict):
+    """Who owns the playbook and how careful Grace must be with it."""
+
+    description: str = ""
+    owner: str = ""
+    auto_trigger: bool = True
+    """False: only manual or API runs; triggers are ignored."""
+    requires_approval: bool = False
+    risk_level: Literal["low", "medium", "high", "critical"] = "low"
+    autonomy_tier: int = Field(default=1, ge=0, le=3)
+    """0 observe … 3 fully autonomous (the policy matrix decides)."""
+    tags: list[str] = Field(default_factory=list)
+
+
+class TriggerSpec(_Strict):
+    """What wakes a playbook."""
+
+    type: TriggerType
+    pattern: str | None = None
+    """Regex searched in the event message; named groups become diagnosis captures."""
+    severity: Literal["debug", "info", "warning", "error", "critical"] | None = None
+    """Lowest severity that fires (an ``error`` trigger also fires on ``critical``)."""
+    service: str | None = None
+    """Only events from this service."""
+    cron: str | None = None
+    """For ``scheduled``: a five-field cron expression."""
+    timezone: str = "UTC"
+    """For ``scheduled``: the IANA timezone the cron expression is read in."""
+    metric: str | None = None
+    """For ``metric``: the metric's name."""
+    threshold: float | None = None
+    """For ``metric``: fire when the value is at or above this."""
+
+
+class Condition(_Strict):
+    """A safety check that must hold before the playbook runs."""
+
+    check: str
+    """A Jinja2 expression over ``event``, ``diagnosis``, ``vars``, ``config`` and context flags."""
+    reason: str = ""
+
+
+class StepSpec(_Strict):
+    """One action call."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    action: str
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+    """Parameters, validated against the action's model; strings may be templates."""
+    when: str | None = None
+    """Run the step only when this expression is true."""
+    outputs: list[str] = Field(default_factory=list)
+    """Keys of the action's outputs exposed as ``steps.<name>.outputs.<key>``."""
+    timeout_s: float = Field(default=60.0, gt=0, le=86_400)
+    retries: int = Field(default=0, ge=0, le=20)
+    """Extra attempts after a failure, with exponential backoff and jitter."""
+    retry_delay_s: float = Field(default=1.0, ge=0, le=3_600)
+    """Delay before the first retry; doubles each time up to ``retry_max_delay_s``."""
+    retry_max_delay_s: float = Field(default=60.0, ge=0, le=86_400)
+    continue_on_failure: bool = False
+    """Carry on with the next step when this one fails."""
+    backup: bool | None = None
+    """For destructive actions: ``false`` explicitly waives the backup taken first."""
+    description: str = ""
+    operations: list[str] = Field(default_factory=list)
+    """Free text shown in plans (seed format); what runs is ``action`` + ``with``."""
+    inputs: list[Any] = Field(default_factory=list)
+    """Free text shown in plans (seed format)."""
+
+
+class RecoveryStep(StepSpec):
+    """A recovery step; ``name`` is optional (defaults to ``on_failure_1`` and so on)."""
+
+    name: str = Field(default="", pattern=r"^([a-z0-9_]+)?$")
+
+
+class Recovery(_Strict):
+    """Steps run after the main steps: ``on_failure`` (rollback, escalate) or ``on_success``."""
+
+    on_failure: list[RecoveryStep] = Field(default_factory=list)
+    on_success: list[RecoveryStep] = Field(default_factory=list)
+
+
+class Threshold(_Strict):
+    """An alert on the playbook's own track record."""
+
+    condition: str
+    action: Literal["notify", "ticket", "disable"] = "notify"
+
+
+class Metrics(_Strict):
+    """What to track about the playbook itself."""
+
+    track: list[Literal["success_rate", "mttr_seconds", "attempts", "duration_seconds"]] = Field(
+        default_factory=list
+    )
+    alert_thresholds: list[Threshold] = Field(default_factory=list)
+
+
+class PlaybookSpec(_Strict):
+    """A whole playbook file."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    version: str = "1.0.0"
+    priority: Priority = "medium"
+    metadata: Metadata = Field(default_factory=Metadata)
+    triggers: list[TriggerSpec] = Field(default_factory=list)
+    conditions: list[Condition] = Field(default_factory=list)
+    steps: list[StepSpec] = Field(min_length=1)
+    recovery: Recovery = Field(default_factory=Recovery)
+    metrics: Metrics = Field(default_factory=Metrics)
+    timeout_min: float | None = Field(default=None, gt=0, le=1_440)
+    """Per-run timeout for this playbook; default the global ``run_timeout_min``."""
+    operations: list[str] = Field(default_factory=list)
+    """Free text (seed format), shown in plans."""
+    inputs: list[Any] = Field(default_factory=list)
+    """Free text (seed format), shown in plans."""

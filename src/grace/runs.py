@@ -1,0 +1,163 @@
+"""Runs, step attempts and tickets: the durable records of what Grace did."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+__all__ = (
+    "ACTIVE_STATUSES",
+    "TERMINAL_STATUSES",
+    "Run",
+    "RunStatus",
+    "StepAttempt",
+    "StepPhase",
+    "StepStatus",
+    "Ticket",
+)
+
+
+class RunStatus(StrEnum):
+    """Where a run is in its life.
+
+    ``proposed → awaiting_approval → queued → running → succeeded | failed | rolled_back |
+    timed_out | aborted | interrupted``, plus ``rejected`` and ``expired``.
+    """
+
+    PROPOSED = "proposed"
+    AWAITING_APPROVAL = "awaiting_approval"
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    ROLLED_BACK = "rolled_back"
+    TIMED_OUT = "timed_out"
+    ABORTED = "aborted"
+    INTERRUPTED = "interrupted"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+TERMINAL_STATUSES: frozenset[RunStatus] = frozenset(
+    {
+        RunStatus.SUCCEEDED,
+        RunStatus.FAILED,
+        RunStatus.ROLLED_BACK,
+        RunStatus.TIMED_OUT,
+        RunStatus.ABORTED,
+        RunStatus.INTERRUPTED,
+        RunStatus.REJECTED,
+        RunStatus.EXPIRED,
+    }
+)
+ACTIVE_STATUSES: frozenset[RunStatus] = frozenset(
+    {RunStatus.PROPOSED, RunStatus.AWAITING_APPROVAL, RunStatus.QUEUED, RunStatus.RUNNING}
+)
+
+
+class StepStatus(StrEnum):
+    """Outcome of one attempt of one step."""
+
+    STARTED = "started"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    TIMED_OUT = "timed_out"
+    INTERRUPTED = "interrupted"
+    CANCELLED = "cancelled"
+
+
+class StepPhase(StrEnum):
+    """Which list a step came from."""
+
+    MAIN = "main"
+    ON_FAILURE = "on_failure"
+    ON_SUCCESS = "on_success"
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One execution of one playbook."""
+
+    id: str
+    playbook: str
+    playbook_version: str
+    status: RunStatus
+    created_at: datetime
+    trigger: str = "manual"
+    """What started it: ``manual``, ``event``, ``api``, ``schedule``, ``playbook.run``."""
+    event: dict[str, Any] = field(default_factory=dict)
+    """The triggering event (``Event.to_dict()``), empty for a manual run without one."""
+    captures: dict[str, Any] = field(default_factory=dict)
+    """Named groups captured by the trigger pattern (the diagnosis)."""
+    vars: dict[str, Any] = field(default_factory=dict)
+    """``--var k=v`` values, visible to templates as ``vars.k``."""
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Outputs of completed steps by step name (kept so a resumed run can template on them)."""
+    dry_run: bool = False
+    service: str = ""
+    requested_by: str = "system"
+    parent_run_id: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    fence: int = 0
+    """Bumped on every claim; the step gate refuses a worker holding an older fence."""
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+    last_completed_step: str | None = None
+    error: str | None = None
+    dedupe_key: str | None = None
+
+    @property
+    def duration_s(self) -> float | None:
+        """Seconds from start to finish, when both are known."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+@dataclass(frozen=True, slots=True)
+class StepAttempt:
+    """One try of one step."""
+
+    id: int
+    run_id: str
+    step: str
+    phase: StepPhase
+    index: int
+    """Position of the step within its phase (0-based)."""
+    attempt: int
+    """1 for the first try, 2 for the first retry…"""
+    action: str
+    status: StepStatus
+    started_at: datetime
+    finished_at: datetime | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    """Rendered parameters (secrets redacted)."""
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def duration_ms(self) -> float | None:
+        """Milliseconds the attempt took, when finished."""
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds() * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """A work order: what a human must do, with the context to do it."""
+
+    id: str
+    created_at: datetime
+    title: str
+    body: str = ""
+    severity: str = "warning"
+    status: str = "open"
+    service: str = ""
+    run_id: str | None = None
+    context: dict[str, Any] = field(default_factory=dict)
+    closed_at: datetime | None = None
