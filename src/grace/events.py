@@ -9,7 +9,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-__all__ = ("EVENT_KINDS", "SEVERITIES", "Event", "EventKind", "Severity", "severity_rank")
+__all__ = (
+    "EVENT_KINDS",
+    "SEVERITIES",
+    "Event",
+    "EventKind",
+    "Severity",
+    "event_from_dict",
+    "read_event",
+    "severity_rank",
+)
 
 EventKind = Literal[
     "exception", "log", "api_error", "health", "heartbeat", "metric", "scheduled", "manual", "webhook"
@@ -74,3 +83,66 @@ class Event:
             "message": self.message,
             "attributes": dict(self.attributes),
         }
+
+
+def event_from_dict(data: Any, *, where: str = "event") -> Event:
+    """An :class:`Event` from its JSON form; missing ``id``/``time`` get defaults.
+
+    Raises:
+        ConfigError: the data is not a valid event; the message names the field and ``where``.
+    """
+    import os
+    from datetime import UTC
+
+    from grace.errors import ConfigError
+
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: an event must be a JSON object, got {type(data).__name__}")
+    known = {"id", "time", "source", "kind", "service", "severity", "message", "attributes"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown event field(s) {', '.join(unknown)}",
+            hint=f"event fields are {', '.join(sorted(known))}; put anything else under 'attributes'",
+        )
+    kind = data.get("kind", "manual")
+    if kind not in EVENT_KINDS:
+        raise ConfigError(f"{where}: kind {kind!r} is not one of {', '.join(EVENT_KINDS)}")
+    severity = data.get("severity", "error")
+    if severity not in SEVERITIES:
+        raise ConfigError(f"{where}: severity {severity!r} is not one of {', '.join(SEVERITIES)}")
+    raw_time = data.get("time")
+    try:
+        when = datetime.fromisoformat(str(raw_time).replace("Z", "+00:00")) if raw_time else datetime.now(UTC)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: time {raw_time!r} is not ISO-8601") from exc
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    attributes = data.get("attributes", {})
+    if not isinstance(attributes, dict):
+        raise ConfigError(f"{where}: attributes must be an object")
+    return Event(
+        id=str(data.get("id") or f"evt_{os.urandom(8).hex()}"),
+        time=when,
+        source=str(data.get("source", "file")),
+        kind=kind,
+        service=str(data.get("service", "")),
+        severity=severity,
+        message=str(data.get("message", "")),
+        attributes=attributes,
+    )
+
+
+def read_event(path: Any) -> Event:
+    """Read one event from a JSON file (``grace execute --event-file``)."""
+    import json
+    from pathlib import Path
+
+    from grace.errors import ConfigError
+
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{p}: cannot read the event: {exc}", hint="the file must hold one JSON object") from exc
+    return event_from_dict(data, where=str(p))

@@ -1,0 +1,40 @@
+"""The ``grace`` command line (typer). An adapter only: it builds settings and calls the engine."""
+
+from __future__ import annotations
+
+import sys
+
+__all__ = ("main",)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; Grace's own errors print one clear line and a hint, with a documented exit code."""
+    import click
+
+    from grace.cli import _inspect  # noqa: F401 - registers the read-only commands
+    from grace.cli._app import app
+    from grace.errors import GraceError
+
+    try:
+        app(args=argv, prog_name="grace", standalone_mode=False)
+    except GraceError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        if exc.hint:
+            sys.stderr.write(f"hint: {exc.hint}\n")
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        sys.stderr.write("aborted\n")
+        return 130
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -31,7 +31,7 @@ from grace.runs import (
 from grace.store import _audit_sql
 from grace.store._convert import run_from_row, run_values, step_from_row, ticket_from_row
 from grace.store._database import create_db_engine, migrate
-from grace.store._tables import RunRow, StepAttemptRow, TicketRow
+from grace.store._tables import AuditRow, RunRow, StepAttemptRow, TicketRow
 from grace.types import Clock, IdFactory, RandomIds, SystemClock
 
 __all__ = ("AuditListener", "Store", "open_store")
@@ -42,6 +42,7 @@ AuditListener = Callable[[list[AuditEntry]], None]
 _runs = RunRow.__table__
 _steps = StepAttemptRow.__table__
 _tickets = TicketRow.__table__
+_audit = AuditRow.__table__
 
 
 def jsonable(value: Any) -> Any:
@@ -98,6 +99,19 @@ class Store:
         with self.transaction() as tx:
             tx.audit(*drafts)
             return list(tx.entries)
+
+    def audit_entries(self, *, subject: str | None = None, action: str | None = None, limit: int = 1000) -> list[AuditEntry]:
+        """Committed audit entries in chain order (filtered by subject and/or action)."""
+        query = select(_audit).order_by(_audit.c.seq)
+        if subject is not None:
+            query = query.where(_audit.c.subject == subject)
+        if action is not None:
+            query = query.where(_audit.c.action == action)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.limit(limit)).all()
+        return [
+            AuditEntry(r.seq, r.time, r.actor, r.action, r.subject, r.payload, r.prev_hash, r.hash) for r in rows
+        ]
 
     # -- runs -----------------------------------------------------------------------------
 

@@ -1,0 +1,69 @@
+"""Public test helpers: a fake clock, sequential ids, events, and a recording action.
+
+Use them in your own tests of playbooks and actions, as Grace's suite does.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import anyio
+
+from grace.events import Event
+
+__all__ = ("FakeClock", "SequentialIds", "make_event")
+
+
+class FakeClock:
+    """A clock that only moves when told to (or when something sleeps on it).
+
+    ``sleep`` advances the time at once instead of waiting, so retry backoff and
+    ``wait.until`` run instantly in tests while every timestamp stays consistent.
+    """
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+        self._mono = 1000.0
+        self.sleeps: list[float] = []
+        """Every duration passed to :meth:`sleep`, in order."""
+
+    def now(self) -> datetime:
+        return self._now
+
+    def monotonic(self) -> float:
+        return self._mono
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward."""
+        self._now += timedelta(seconds=seconds)
+        self._mono += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.advance(seconds)
+        await anyio.sleep(0)
+
+
+class SequentialIds:
+    """Ids ``run_000001``, ``run_000002``… — predictable in assertions."""
+
+    def __init__(self) -> None:
+        self._counter = itertools.count(1)
+
+    def new(self, prefix: str) -> str:
+        return f"{prefix}_{next(self._counter):06d}"
+
+
+def make_event(message: str = "", **fields: Any) -> Event:
+    """An :class:`Event` with sensible defaults for tests."""
+    values: dict[str, Any] = {
+        "id": fields.pop("id", "evt_test"),
+        "time": fields.pop("time", datetime(2026, 1, 1, 12, 0, tzinfo=UTC)),
+        "source": fields.pop("source", "test"),
+        "kind": fields.pop("kind", "log"),
+        "message": message,
+    }
+    values.update(fields)
+    return Event(**values)
