@@ -136,6 +136,7 @@ def load_settings(
     values: dict[str, Any] = {}
     env_names = {name: [f"GRACE_{name.upper()}"] for name in known}
     env_names["run_timeout_min"].append("SELF_HEAL_RUN_TIMEOUT_MIN")
+    env_names["config"] = ["GRACE_CONFIG_JSON"]  # GRACE_CONFIG names the config file itself
     for name in known:
         if name in overrides:
             values[name] = overrides[name]
