@@ -181,14 +181,6 @@ class Engine:
 
     # -- recovery ---------------------------------------------------------------------------
 
-            id="run_dry_run",
-            playbook=playbook.name,
-            playbook_version=playbook.version,
-            status=RunStatus.PROPOSED,
-            created_at=self.clock.now(),
-            event=event.to_dict() if event else {},
-            vars=dict(vars or {}),
-
     async def recover(self) -> list[Recovery]:
         """Resume or interrupt runs whose worker died (called on start)."""
         outcomes: list[Recovery] = []

@@ -9,7 +9,7 @@ __all__ = ("main",)
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; Grace's own errors print one clear line and a hint, with a documented exit code."""
-    import click
+    import typer
 
     from grace.cli import _inspect  # noqa: F401 - registers the read-only commands
     from grace.cli._app import app
@@ -22,12 +22,16 @@ def main(argv: list[str] | None = None) -> int:
         if exc.hint:
             sys.stderr.write(f"hint: {exc.hint}\n")
         return exc.exit_code
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return int(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.exceptions.Abort:
+    except typer.TyperException as exc:
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            sys.stderr.write(f"Error: {exc.format_message()}\n")
+        return int(exc.exit_code)
+    except typer.Abort:
         sys.stderr.write("aborted\n")
         return 130
     except KeyboardInterrupt:
