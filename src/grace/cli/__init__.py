@@ -16,7 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     from grace.errors import GraceError
 
     try:
-        app(args=argv, prog_name="grace", standalone_mode=False)
+        result = app(args=argv, prog_name="grace", standalone_mode=False)
     except GraceError as exc:
         sys.stderr.write(f"error: {exc}\n")
         if exc.hint:
@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130
-    return 0
+    # Without standalone mode, an Exit(code) raised by a command comes back as the return value.
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":

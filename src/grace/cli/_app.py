@@ -58,9 +58,13 @@ def _root(
 
 
 def _console() -> Any:
+    import sys
+
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True)
+    # Piped or captured output is read by scripts and greps: never truncate it to 80 columns.
+    width = None if sys.stdout.isatty() else 200
+    return Console(highlight=False, soft_wrap=True, width=width)
 
 
 def _event(path: Path | None) -> Any:
@@ -187,17 +191,21 @@ def runs_show(ctx: typer.Context, run_id: str, json_out: JsonOpt = False) -> Non
 @audit_app.command("verify")
 def audit_verify(ctx: typer.Context, json_out: JsonOpt = False) -> None:
     """Check every hash link and every signed checkpoint; name the first bad entry (exit 4)."""
-    from grace.audit import load_public_keys, verify
+    from dataclasses import asdict
+
+    from grace.audit import PUBLIC_KEY_FILE, load_public_keys, verify
     from grace.store import create_db_engine
 
     settings = _state(ctx).settings()
+    public = settings.data_dir / PUBLIC_KEY_FILE
+    keys = load_public_keys(public) if public.exists() else None
     engine = create_db_engine(settings.effective_database_url)
     try:
-        report = verify(engine, public_keys=load_public_keys(settings.data_dir))
+        report = verify(engine, public_keys=keys)
     finally:
         engine.dispose()
     if json_out:
-        emit_json(report.to_dict())
+        emit_json(asdict(report))
     else:
         console = _console()
         if report.ok:

@@ -157,10 +157,15 @@ class Runner:
                 return await self._finish(run, RunStatus.ABORTED, f"blocked by condition: {reason}")
 
         start = 0
-        if resume and run.last_completed_step:
+        next_attempt: dict[int, int] = {}
+        if resume:
             names = [s.name for s in playbook.steps]
             if run.last_completed_step in names:
                 start = names.index(run.last_completed_step) + 1
+            # A resumed step continues its attempt numbering: the cut-short try stays on record.
+            for a in await self._db(self.store.step_attempts, run.id):
+                if a.phase is StepPhase.MAIN:
+                    next_attempt[a.index] = max(next_attempt.get(a.index, 1), a.attempt + 1)
         deadline_s = (playbook.spec.timeout_min * 60) if playbook.spec.timeout_min else self.config.run_timeout_s
         failure: str | None = None
         timed_out = False
@@ -173,6 +178,7 @@ class Runner:
                         outcome = await stepper.run_step(
                             run, fence=run.fence, playbook=playbook, spec=spec, phase=StepPhase.MAIN,
                             index=index, template_ctx=ctx, path=f"steps.{index}",
+                            first_attempt=next_attempt.get(index, 1),
                         )
                     steps_state[spec.name] = _state(outcome)
                     if not outcome.ok and not spec.continue_on_failure:
