@@ -126,28 +126,33 @@ def print_timeline(console: Console, run: Run, attempts: list[StepAttempt], widt
     origin = run.started_at or attempts[0].started_at
     end = max((a.finished_at or a.started_at) for a in attempts)
     span = max((end - origin).total_seconds(), 1e-6)
-    table = Table(box=None, header_style="bold")
-    for col in ("+T", "STEP", "PHASE", "TRY", "ACTION", "STATUS", "DURATION", "TIMELINE", "DETAIL"):
-        table.add_column(col, no_wrap=col in ("TIMELINE",))
+    total = console.width or 100
+    width = max(8, min(width, total - 72))
+    header = f"{'+T':>8}  {'STEP':<18} {'TRY':>3}  {'ACTION':<13} {'STATUS':<11} {'DURATION':>8}  TIMELINE"
+    console.print(Text(header, style="bold"), no_wrap=True, overflow="ellipsis")
     for a in attempts:
         offset = (a.started_at - origin).total_seconds()
         dur = (a.duration_ms or 0) / 1000
-        left = int(width * offset / span)
-        size = max(1, int(width * dur / span))
-        bar = " " * min(left, width - 1) + "█" * min(size, width - min(left, width - 1))
-        detail = a.error or ", ".join(f"{k}={str(v)[:30]}" for k, v in list(a.outputs.items())[:3])
-        table.add_row(
-            f"{offset * 1000:.0f} ms",
-            a.step,
-            a.phase.value,
-            str(a.attempt),
-            a.action,
-            Text(a.status.value, style=STEP_STYLE.get(a.status, "")),
-            _duration(a.duration_ms / 1000 if a.duration_ms is not None else None),
-            Text(bar.ljust(width), style=STEP_STYLE.get(a.status, "")),
-            detail[:80],
+        left = min(int(width * offset / span), width - 1)
+        size = min(max(1, int(width * dur / span)), width - left)
+        bar = (" " * left + "█" * size).ljust(width)
+        step = a.step if a.phase.value == "main" else f"↺ {a.step}"
+        style = STEP_STYLE.get(a.status, "")
+        line = Text.assemble(
+            f"{offset * 1000:>5.0f} ms  {_cut(step, 18):<18} {a.attempt:>3}  {_cut(a.action, 13):<13} ",
+            (f"{a.status.value:<11}", style),
+            f" {_duration(a.duration_ms / 1000 if a.duration_ms is not None else None):>8}  ",
+            (bar, style),
         )
-    console.print(table)
+        console.print(line, no_wrap=True, overflow="ellipsis")
+        detail = a.error or ", ".join(f"{k}={str(v)[:40]}" for k, v in list(a.outputs.items())[:4])
+        if detail:
+            detail = " ".join(detail.split())
+            console.print(Text(f"{'':>10}└ {_cut(detail, max(20, total - 13))}", style="dim"), no_wrap=True)
+
+
+def _cut(text: str, size: int) -> str:
+    return text if len(text) <= size else text[: size - 1] + "…"
 
 
 def print_plan(console: Console, plan: Any) -> None:

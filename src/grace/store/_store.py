@@ -428,11 +428,10 @@ class Store:
             if completed:
                 run_outputs = dict(row.outputs or {})
                 run_outputs[attempt.step] = clean
-                tx.conn.execute(
-                    update(_runs)
-                    .where(_runs.c.id == attempt.run_id)
-                    .values(outputs=run_outputs, last_completed_step=attempt.step)
-                )
+                values: dict[str, Any] = {"outputs": run_outputs}
+                if attempt.phase is StepPhase.MAIN:  # resume points are main steps only
+                    values["last_completed_step"] = attempt.step
+                tx.conn.execute(update(_runs).where(_runs.c.id == attempt.run_id).values(**values))
             duration_ms = round((tx.now - attempt.started_at).total_seconds() * 1000, 3)
             tx.audit(
                 AuditDraft(
