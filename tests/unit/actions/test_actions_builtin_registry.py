@@ -184,3 +184,13 @@ def test_dry_run_sentence(action: str, data: dict[str, Any], expected: str) -> N
     definition = _definition(action)
 
     assert definition.plan(definition.params.model_validate(data)) == expected
+
+
+@pytest.mark.parametrize("name", sorted(FLAGS))
+def test_schema_documents_every_parameter(name: str) -> None:
+    """The JSON schema (source of the playbook schema) describes every parameter."""
+    schema = _definition(name).params.model_json_schema()
+
+    assert schema["additionalProperties"] is False
+    undocumented = [k for k, v in schema["properties"].items() if not v.get("description")]
+    assert undocumented == []

@@ -10,9 +10,12 @@ import re
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field
+
+from grace.actions._base import ActionParams
 
 __all__ = (
+    "BuiltinParams",
     "EnvName",
     "FilePath",
     "HttpUrl",
@@ -21,6 +24,13 @@ __all__ = (
     "display_url",
     "text_no_nul",
 )
+
+
+class BuiltinParams(ActionParams):
+    """Base of the built-ins' parameter models: attribute docstrings become schema descriptions."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 

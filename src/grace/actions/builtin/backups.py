@@ -29,9 +29,9 @@ from urllib.parse import quote
 
 import anyio.to_thread
 
-from grace.actions._base import ActionContext, ActionParams, ActionResult, action
+from grace.actions._base import ActionContext, ActionResult, action
 from grace.actions.builtin._atomic import read_bytes, target_path, write_atomic
-from grace.actions.builtin._params import FilePath
+from grace.actions.builtin._params import BuiltinParams, FilePath
 from grace.errors import ActionError
 
 __all__ = (
@@ -145,7 +145,7 @@ async def backup_before_change(
     return await anyio.to_thread.run_sync(backup)
 
 
-class BackupParams(ActionParams):
+class BackupParams(BuiltinParams):
     """Parameters of ``file.backup``."""
 
     path: FilePath
@@ -172,7 +172,7 @@ async def backup_file(ctx: ActionContext, params: BackupParams) -> ActionResult:
     )
 
 
-class RestoreParams(ActionParams):
+class RestoreParams(BuiltinParams):
     """Parameters of ``file.restore``."""
 
     path: FilePath

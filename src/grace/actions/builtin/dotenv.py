@@ -21,9 +21,9 @@ from typing import Annotated, Any
 import anyio.to_thread
 from pydantic import BeforeValidator, ConfigDict, Field, SecretStr
 
-from grace.actions._base import ActionContext, ActionParams, ActionResult, action
+from grace.actions._base import ActionContext, ActionResult, action
 from grace.actions.builtin._atomic import directory_lock, read_bytes, target_path, write_atomic
-from grace.actions.builtin._params import EnvName, FilePath
+from grace.actions.builtin._params import BuiltinParams, EnvName, FilePath
 from grace.actions.builtin.backups import take_backup
 
 __all__ = ("EnvSetParams", "quote_value", "set_env")
@@ -149,7 +149,7 @@ def _updated(text: str, key: str, value: str) -> str:
     return "".join(lines)
 
 
-class EnvSetParams(ActionParams):
+class EnvSetParams(BuiltinParams):
     """Parameters of ``env.set``."""
 
     # A rejected value must not be echoed in the validation error either.
@@ -158,6 +158,7 @@ class EnvSetParams(ActionParams):
     path: FilePath = ".env"
     """The dotenv file (created with mode 0600 when missing; its directory must exist)."""
     key: EnvName
+    """The variable name (``^[A-Za-z_][A-Za-z0-9_]*$``)."""
     value: Secret
     """The value; secret: it shows as ``***`` everywhere Grace reports on the step."""
 
@@ -184,9 +185,7 @@ async def set_env(ctx: ActionContext, params: EnvSetParams) -> ActionResult:
         with directory_lock(path):
             current = read_bytes(path)
             text = current[0].decode("utf-8", errors="surrogateescape") if current else ""
-            values = [
-                a.value for a in _assignments(_lines(text)).get(params.key, [])
-            ]
+            values = [a.value for a in _assignments(_lines(text)).get(params.key, [])]
             if current is not None and values and all(v == value for v in values):
                 if current[1] == ENV_FILE_MODE:
                     return False, None

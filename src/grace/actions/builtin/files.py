@@ -7,9 +7,9 @@ from typing import Any
 import anyio.to_thread
 from pydantic import Field, field_validator
 
-from grace.actions._base import ActionContext, ActionParams, ActionResult, action
+from grace.actions._base import ActionContext, ActionResult, action
 from grace.actions.builtin._atomic import read_bytes, target_path, write_atomic
-from grace.actions.builtin._params import FilePath
+from grace.actions.builtin._params import BuiltinParams, FilePath
 from grace.actions.builtin.backups import backup_before_change
 from grace.errors import ActionError
 
@@ -31,7 +31,7 @@ def parse_mode(value: Any) -> Any:
     return value
 
 
-class FileWriteParams(ActionParams):
+class FileWriteParams(BuiltinParams):
     """Parameters of ``file.write``."""
 
     path: FilePath

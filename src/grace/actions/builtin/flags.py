@@ -17,9 +17,9 @@ from typing import Any
 import anyio.to_thread
 from pydantic import Field
 
-from grace.actions._base import ActionContext, ActionParams, ActionResult, action
+from grace.actions._base import ActionContext, ActionResult, action
 from grace.actions.builtin._atomic import directory_lock, read_bytes, target_path, write_atomic
-from grace.actions.builtin._params import FilePath
+from grace.actions.builtin._params import BuiltinParams, FilePath
 from grace.errors import ActionError
 
 __all__ = ("FlagSetParams", "set_flag")
@@ -28,7 +28,7 @@ NEW_FILE_MODE = 0o644
 """Mode of a flags file ``flag.set`` creates (an existing file keeps its mode)."""
 
 
-class FlagSetParams(ActionParams):
+class FlagSetParams(BuiltinParams):
     """Parameters of ``flag.set``."""
 
     file: FilePath
@@ -36,6 +36,7 @@ class FlagSetParams(ActionParams):
     name: str = Field(pattern=r"^[a-z_]+$", max_length=100)
     """The flag, lower_snake_case letters only (``recommendations``)."""
     enabled: bool
+    """True switches the feature on, False off."""
     ttl_min: int | None = Field(default=None, ge=1, le=120)
     """Minutes until the entry expires and the service's default applies again."""
 

@@ -14,8 +14,8 @@ from typing import Any, Literal
 import httpx
 from pydantic import Field, field_validator, model_validator
 
-from grace.actions._base import ActionContext, ActionParams, ActionResult, action
-from grace.actions.builtin._params import HttpUrl, Seconds, StatusCode, display_url
+from grace.actions._base import ActionContext, ActionResult, action
+from grace.actions.builtin._params import BuiltinParams, HttpUrl, Seconds, StatusCode, display_url
 from grace.errors import ActionError
 
 __all__ = ("HttpCheckParams", "HttpRequestParams", "http_check", "http_request", "read_capped")
@@ -42,17 +42,21 @@ def _elapsed_ms(ctx: ActionContext, started: float) -> float:
     return round((ctx.clock.monotonic() - started) * 1000, 1)
 
 
-class HttpRequestParams(ActionParams):
+class HttpRequestParams(BuiltinParams):
     """Parameters of ``http.request``."""
 
     url: HttpUrl
+    """An http:// or https:// URL."""
     method: Method = "GET"
+    """GET, POST, PUT, PATCH, DELETE or HEAD."""
     headers: dict[str, str] = Field(default_factory=dict)
+    """Request headers (names appear in plans, values never do)."""
     json_body: Any = Field(default=None, alias="json")
     """A JSON body (sets ``Content-Type: application/json``)."""
     body: str | None = None
     """A raw text body; give either ``json`` or ``body``, not both."""
     timeout_s: Seconds = Field(default=10.0, gt=0, le=300)
+    """Seconds to wait for the answer (more than 0, at most 300)."""
     expect_status: list[StatusCode] | None = Field(default=None, min_length=1)
     """Statuses that count as success; None means any status below 400."""
 
@@ -139,14 +143,17 @@ async def http_request(ctx: ActionContext, params: HttpRequestParams) -> ActionR
     )
 
 
-class HttpCheckParams(ActionParams):
+class HttpCheckParams(BuiltinParams):
     """Parameters of ``http.check``."""
 
     url: HttpUrl
+    """An http:// or https:// URL to GET."""
     expect_status: StatusCode = 200
+    """The status that means healthy (100 to 599)."""
     body_regex: str | None = Field(default=None, min_length=1, max_length=1000)
     """A regular expression the body must contain (``re.search``, first 1 MiB)."""
     timeout_s: Seconds = Field(default=10.0, gt=0, le=300)
+    """Seconds to wait for the answer (more than 0, at most 300)."""
 
     @field_validator("body_regex")
     @classmethod

@@ -6,7 +6,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from grace.actions._base import ActionContext, ActionParams, ActionResult, action
+from grace.actions._base import ActionContext, ActionResult, action
+from grace.actions.builtin._params import BuiltinParams
 
 __all__ = ("LogParams", "emit", "write_log")
 
@@ -36,11 +37,13 @@ def emit(logger: Any, level: str, message: str, **fields: Any) -> None:
             return
 
 
-class LogParams(ActionParams):
+class LogParams(BuiltinParams):
     """Parameters of ``log``."""
 
     message: str = Field(min_length=1, max_length=10_000)
+    """The line to log (1 to 10,000 characters)."""
     level: Literal["DEBUG", "INFO", "WARN", "ERROR"] = "INFO"
+    """DEBUG, INFO, WARN or ERROR."""
 
 
 @action(

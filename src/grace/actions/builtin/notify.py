@@ -12,8 +12,8 @@ from typing import Literal
 import httpx
 from pydantic import Field
 
-from grace.actions._base import ActionContext, ActionParams, ActionResult, action
-from grace.actions.builtin._params import HttpUrl, display_url
+from grace.actions._base import ActionContext, ActionResult, action
+from grace.actions.builtin._params import BuiltinParams, HttpUrl, display_url
 from grace.actions.builtin.log import emit
 
 __all__ = ("NotifyParams", "send_notification")
@@ -24,14 +24,17 @@ WEBHOOK_TIMEOUT_S = 10.0
 Level = Literal["info", "warning", "error", "critical"]
 
 
-class NotifyParams(ActionParams):
+class NotifyParams(BuiltinParams):
     """Parameters of ``notify``."""
 
     message: str = Field(min_length=1, max_length=4000)
+    """What happened (1 to 4,000 characters)."""
     level: Level = "warning"
+    """info, warning, error or critical; also the log level."""
     webhook_url: HttpUrl | None = None
     """Where to POST the notification as JSON; without it, the notification is only logged."""
     title: str = Field(default="", max_length=500)
+    """A short headline (up to 500 characters)."""
 
 
 def _describe(p: NotifyParams) -> str:

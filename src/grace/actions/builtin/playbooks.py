@@ -6,13 +6,14 @@ from typing import Any
 
 from pydantic import Field
 
-from grace.actions._base import ActionContext, ActionParams, ActionResult, action
+from grace.actions._base import ActionContext, ActionResult, action
+from grace.actions.builtin._params import BuiltinParams
 from grace.errors import ActionError
 
 __all__ = ("PlaybookRunParams", "run_playbook")
 
 
-class PlaybookRunParams(ActionParams):
+class PlaybookRunParams(BuiltinParams):
     """Parameters of ``playbook.run``."""
 
     name: str = Field(pattern=r"^[a-z0-9_]+$", max_length=200)

@@ -23,8 +23,8 @@ from typing import Annotated, Any
 import anyio
 from pydantic import AfterValidator, Field, field_validator
 
-from grace.actions._base import ActionContext, ActionParams, ActionResult, action
-from grace.actions.builtin._params import EnvName, text_no_nul
+from grace.actions._base import ActionContext, ActionResult, action
+from grace.actions.builtin._params import BuiltinParams, EnvName, text_no_nul
 from grace.errors import ActionError
 
 __all__ = ("ShellParams", "run_shell")
@@ -38,7 +38,7 @@ _POLL_S = 0.05
 Arg = Annotated[str, AfterValidator(text_no_nul)]
 
 
-class ShellParams(ActionParams):
+class ShellParams(BuiltinParams):
     """Parameters of ``shell``."""
 
     argv: list[Arg] = Field(min_length=1, max_length=10_000)

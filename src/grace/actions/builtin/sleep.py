@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from grace.actions._base import ActionContext, ActionParams, ActionResult, action
-from grace.actions.builtin._params import Seconds
+from grace.actions._base import ActionContext, ActionResult, action
+from grace.actions.builtin._params import BuiltinParams, Seconds
 
 __all__ = ("SleepParams", "sleep_for")
 
 
-class SleepParams(ActionParams):
+class SleepParams(BuiltinParams):
     """Parameters of ``sleep``."""
 
     seconds: Seconds = Field(ge=0, le=3600)

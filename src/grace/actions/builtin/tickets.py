@@ -6,18 +6,22 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from grace.actions._base import ActionContext, ActionParams, ActionResult, action
+from grace.actions._base import ActionContext, ActionResult, action
+from grace.actions.builtin._params import BuiltinParams
 from grace.errors import ActionError
 
 __all__ = ("TicketParams", "open_ticket")
 
 
-class TicketParams(ActionParams):
+class TicketParams(BuiltinParams):
     """Parameters of ``ticket.open``."""
 
     title: str = Field(min_length=1, max_length=500)
+    """What a human must do, in one line (1 to 500 characters)."""
     body: str = Field(default="", max_length=100_000)
+    """Details, steps already tried, links."""
     severity: Literal["info", "warning", "error", "critical"] = "warning"
+    """info, warning, error or critical."""
     service: str = Field(default="", max_length=200)
     """The service the ticket is about; empty means the run's service."""
     context: dict[str, Any] = Field(default_factory=dict)

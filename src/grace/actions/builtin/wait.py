@@ -14,8 +14,15 @@ import anyio
 import httpx
 from pydantic import Field, field_validator, model_validator
 
-from grace.actions._base import ActionContext, ActionParams, ActionResult, action
-from grace.actions.builtin._params import FilePath, HttpUrl, Seconds, StatusCode, display_url
+from grace.actions._base import ActionContext, ActionResult, action
+from grace.actions.builtin._params import (
+    BuiltinParams,
+    FilePath,
+    HttpUrl,
+    Seconds,
+    StatusCode,
+    display_url,
+)
 
 __all__ = ("WaitParams", "parse_host_port", "wait_until")
 
@@ -44,7 +51,7 @@ def parse_host_port(value: str) -> tuple[str, int]:
     return host, port
 
 
-class WaitParams(ActionParams):
+class WaitParams(BuiltinParams):
     """Parameters of ``wait.until``: exactly one of ``http``, ``tcp``, ``file``, ``file_absent``."""
 
     http: HttpUrl | None = None
@@ -58,7 +65,9 @@ class WaitParams(ActionParams):
     file_absent: FilePath | None = None
     """Wait until this path is gone."""
     interval_s: Seconds = Field(default=0.5, ge=0.05, le=60)
+    """Seconds between checks (0.05 to 60)."""
     timeout_s: Seconds = Field(default=30.0, ge=0.1, le=3600)
+    """Give up (the step fails) after this many seconds (0.1 to 3600)."""
 
     @field_validator("tcp")
     @classmethod
