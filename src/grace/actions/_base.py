@@ -90,7 +90,10 @@ class ActionContext:
     dry_run: bool = False
     backup_keep: int = 10
     backup: bool = True
-    """Take a backup before a destructive change; False only when the step says ``backup: false``."""
+    """Take a backup before a destructive change.
+
+    False only when the step says ``backup: false``.
+    """
     tickets: TicketDesk | None = None
     launcher: PlaybookLauncher | None = None
     env: Mapping[str, str] = field(default_factory=dict)
