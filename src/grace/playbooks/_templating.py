@@ -11,15 +11,32 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError as JinjaTemplateError, nodes
+from jinja2 import StrictUndefined, nodes
+from jinja2 import TemplateError as JinjaTemplateError
+from jinja2.exceptions import TemplateSyntaxError
+from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from grace.errors import TemplateError
 
-__all__ = ("TEMPLATE_ROOTS", "Templates", "is_template")
+__all__ = ("CONTEXT_FLAGS", "TEMPLATE_ROOTS", "Templates", "is_template")
 
-TEMPLATE_ROOTS: tuple[str, ...] = ("event", "diagnosis", "vars", "config", "steps", "run", "context")
+TEMPLATE_ROOTS: tuple[str, ...] = (
+    "event",
+    "diagnosis",
+    "vars",
+    "config",
+    "steps",
+    "run",
+    "context",
+)
 """The names a template may start from."""
+
+CONTEXT_FLAGS: tuple[str, ...] = ("in_change_freeze", "dry_run")
+"""Context flags templates and conditions may also use as bare names (``not in_change_freeze``).
+
+The runner supplies them both bare and under ``context.<flag>``; keep the two lists in step.
+"""
 
 _ONLY_EXPR = re.compile(r"^\s*\{\{(?P<expr>.*?)\}\}\s*$", re.DOTALL)
 
@@ -46,12 +63,33 @@ class Templates:
         return self.env.from_string(source)
 
     def parse_expression(self, source: str) -> nodes.Template:
-        """Parse an expression (raises jinja2's TemplateSyntaxError when it is not one)."""
-        return self.env.parse("{{ (" + source + ") }}")
+        """Parse an expression exactly as :meth:`evaluate` will compile it.
+
+        Raises:
+            jinja2.TemplateSyntaxError: ``source`` is not one complete expression.
+        """
+        parser = Parser(self.env, source, state="variable")
+        expr = parser.parse_expression()
+        if not parser.stream.eos:
+            token = parser.stream.current
+            msg = f"unexpected {token.value!r} after the end of the expression"
+            raise TemplateSyntaxError(msg, token.lineno)
+        return nodes.Template([nodes.Output([expr], lineno=1)], lineno=1)
 
     def parse_template(self, source: str) -> nodes.Template:
         """Parse a template string (raises jinja2's TemplateSyntaxError)."""
         return self.env.parse(source)
+
+    def parse_value(self, source: str) -> nodes.Template:
+        """Parse a templated parameter value the way :meth:`render` will treat it.
+
+        A value that is one ``{{ expression }}`` is parsed as that expression; any other
+        value as a template (raises jinja2's TemplateSyntaxError).
+        """
+        whole = _ONLY_EXPR.match(source)
+        if whole and "{{" not in whole.group("expr"):
+            return self.parse_expression(whole.group("expr").strip())
+        return self.parse_template(source)
 
     def evaluate(self, expression: str, context: Mapping[str, Any], *, where: str = "") -> Any:
         """The value of a Jinja2 expression.
@@ -89,7 +127,10 @@ class Templates:
             except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
                 raise TemplateError(_message(where, value, exc)) from exc
         if isinstance(value, Mapping):
-            return {k: self.render(v, context, where=f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+            return {
+                k: self.render(v, context, where=f"{where}.{k}" if where else str(k))
+                for k, v in value.items()
+            }
         if isinstance(value, list | tuple):
             return [self.render(v, context, where=f"{where}[{i}]") for i, v in enumerate(value)]
         return value
