@@ -38,7 +38,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         return
     base = os.environ.get(POSTGRES_URL_VAR)
     if not base:
-        skip_or_fail(f"PostgreSQL tests need {POSTGRES_URL_VAR} (e.g. postgresql+psycopg://postgres@127.0.0.1/test)")
+        skip_or_fail(
+            f"PostgreSQL tests need {POSTGRES_URL_VAR} (e.g. postgresql+psycopg://postgres@127.0.0.1/test)"
+        )
     from sqlalchemy import create_engine, text
 
     schema = f"g_{uuid.uuid4().hex[:12]}"

@@ -42,7 +42,9 @@ class Settings(BaseSettings):
     run_timeout_min: float = Field(
         default=30.0,
         gt=0,
-        validation_alias=AliasChoices("run_timeout_min", "GRACE_RUN_TIMEOUT_MIN", "SELF_HEAL_RUN_TIMEOUT_MIN"),
+        validation_alias=AliasChoices(
+            "run_timeout_min", "GRACE_RUN_TIMEOUT_MIN", "SELF_HEAL_RUN_TIMEOUT_MIN"
+        ),
     )
     """A run past this many minutes is aborted and recorded ``timed_out``."""
     log_dir: Path = Path("logs")
@@ -79,11 +81,13 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
     try:
         data = yaml.load(path.read_text(encoding="utf-8"))
     except YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}", hint="fix the syntax") from exc
+        msg = f"{path}: not valid YAML: {exc}"
+        raise ConfigError(msg, hint="fix the syntax") from exc
     if data is None:
         return {}, {}
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{path}:1: the top level must be a mapping of settings")
+        msg = f"{path}:1: the top level must be a mapping of settings"
+        raise ConfigError(msg)
     lines = {str(k): data.lc.key(k)[0] + 1 for k in data}
     return _plain(data), lines
 
@@ -122,15 +126,21 @@ def load_settings(
     if path.is_file():
         file_values, lines = _read_yaml(path)
     elif config_file is not None or "GRACE_CONFIG" in env:
-        raise ConfigError(f"config file {path} does not exist", hint="check the path or drop --config")
+        msg = f"config file {path} does not exist"
+        raise ConfigError(msg, hint="check the path or drop --config")
     known = set(Settings.model_fields)
     for key in file_values:
         if key not in known:
             import difflib
 
             close = difflib.get_close_matches(key, sorted(known), n=1)
-            hint = f"did you mean '{close[0]}'?" if close else f"known settings: {', '.join(sorted(known))}"
-            raise ConfigError(f"{path}:{lines.get(key, 0)}: unknown setting '{key}'", hint=hint)
+            hint = (
+                f"did you mean '{close[0]}'?"
+                if close
+                else f"known settings: {', '.join(sorted(known))}"
+            )
+            msg = f"{path}:{lines.get(key, 0)}: unknown setting '{key}'"
+            raise ConfigError(msg, hint=hint)
 
     origins: dict[str, str] = {}
     values: dict[str, Any] = {}
@@ -151,7 +161,8 @@ def load_settings(
                 try:
                     raw = json.loads(raw)
                 except ValueError as exc:
-                    raise ConfigError(f"{env_hit} must be a JSON object: {exc}") from exc
+                    msg = f"{env_hit} must be a JSON object: {exc}"
+                    raise ConfigError(msg) from exc
             values[name] = raw
             origins[name] = f"env {env_hit}"
         elif name in file_values:

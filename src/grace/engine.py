@@ -37,7 +37,9 @@ class UnknownPlaybook(GraceError, LookupError):
     def __init__(self, name: str, known: list[str]) -> None:
         close = difflib.get_close_matches(name, known, n=1)
         super().__init__(f"no playbook named {name!r}")
-        self.hint = f"did you mean '{close[0]}'?" if close else "list them with 'grace playbooks list'"
+        self.hint = (
+            f"did you mean '{close[0]}'?" if close else "list them with 'grace playbooks list'"
+        )
 
 
 class Engine:
@@ -57,7 +59,9 @@ class Engine:
         self.ids: IdFactory = ids or RandomIds(self.clock)
         self.registry = registry or default_registry()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = store or open_store(settings.effective_database_url, clock=self.clock, ids=self.ids)
+        self.store = store or open_store(
+            settings.effective_database_url, clock=self.clock, ids=self.ids
+        )
         self.audit = AuditLog(
             self.store.engine,
             data_dir=settings.data_dir,
@@ -105,7 +109,9 @@ class Engine:
     def reload_playbooks(self) -> None:
         """(Re)load the bundled library and the configured folders; bad files are kept aside."""
         loaded, errors = load_library(
-            self.settings.playbook_dirs, registry=self.registry, include_bundled=self.settings.bundled_playbooks
+            self.settings.playbook_dirs,
+            registry=self.registry,
+            include_bundled=self.settings.bundled_playbooks,
         )
         self.playbooks = loaded
         self.playbook_errors = errors
@@ -170,14 +176,23 @@ class Engine:
         """Create a run and drive it to its final state."""
         run = await anyio.to_thread.run_sync(
             lambda: self.new_run(
-                name, vars=vars, event=event, requested_by=requested_by, trigger=trigger, parent_run_id=parent_run_id
+                name,
+                vars=vars,
+                event=event,
+                requested_by=requested_by,
+                trigger=trigger,
+                parent_run_id=parent_run_id,
             )
         )
         return await self.runner.execute(run.id)
 
-    def plan(self, name: str, *, vars: Mapping[str, Any] | None = None, event: Event | None = None) -> Plan:
+    def plan(
+        self, name: str, *, vars: Mapping[str, Any] | None = None, event: Event | None = None
+    ) -> Plan:
         """Dry-run: what would run, rendered, without touching anything (not even the database)."""
-        return build_plan(self.playbook(name), self.registry, self.settings, self.clock, vars=vars, event=event)
+        return build_plan(
+            self.playbook(name), self.registry, self.settings, self.clock, vars=vars, event=event
+        )
 
     # -- recovery ---------------------------------------------------------------------------
 
@@ -188,20 +203,34 @@ class Engine:
             lambda: find_orphans(self.store, now=self.clock.now(), self_owner=self.runner.owner)
         )
         for run in orphans:
-            verdict = await anyio.to_thread.run_sync(lambda r=run: decide(r, self.store, self.registry, self.playbook))
+            verdict = await anyio.to_thread.run_sync(
+                lambda r=run: decide(r, self.store, self.registry, self.playbook)
+            )
             outcomes.append(verdict)
             if verdict.action == "resume":
-                log.warning(f"resuming run {run.id}: {verdict.reason}", event_type="run.resume", run_id=run.id)
+                log.warning(
+                    f"resuming run {run.id}: {verdict.reason}",
+                    event_type="run.resume",
+                    run_id=run.id,
+                )
                 try:
                     await anyio.to_thread.run_sync(
-                        lambda r=run: self.store.claim_run(r.id, owner=self.runner.owner, lease_s=1, force=True)
+                        lambda r=run: self.store.claim_run(
+                            r.id, owner=self.runner.owner, lease_s=1, force=True
+                        )
                     )
                     await self.runner.execute(run.id, resume=True)
                 except RunError as exc:
                     log.warning(f"could not resume {run.id}: {exc}", event_type="run.resume_failed")
             else:
-                log.warning(f"run {run.id} interrupted: {verdict.reason}", event_type="run.interrupted", run_id=run.id)
-                await anyio.to_thread.run_sync(lambda r=run, v=verdict: self.store.interrupt_run(r.id, reason=v.reason))
+                log.warning(
+                    f"run {run.id} interrupted: {verdict.reason}",
+                    event_type="run.interrupted",
+                    run_id=run.id,
+                )
+                await anyio.to_thread.run_sync(
+                    lambda r=run, v=verdict: self.store.interrupt_run(r.id, reason=v.reason)
+                )
         return outcomes
 
     # -- PlaybookLauncher (for the playbook.run action) ------------------------------------
@@ -220,10 +249,22 @@ class Engine:
             cursor = (await anyio.to_thread.run_sync(self.store.get_run, cursor)).parent_run_id
         if not wait:
             run = await anyio.to_thread.run_sync(
-                lambda: self.new_run(name, vars=vars, trigger="playbook.run", requested_by="runner", parent_run_id=parent_run_id)
+                lambda: self.new_run(
+                    name,
+                    vars=vars,
+                    trigger="playbook.run",
+                    requested_by="runner",
+                    parent_run_id=parent_run_id,
+                )
             )
             return run.id, run.status.value
-        final = await self.execute(name, vars=vars, trigger="playbook.run", requested_by="runner", parent_run_id=parent_run_id)
+        final = await self.execute(
+            name,
+            vars=vars,
+            trigger="playbook.run",
+            requested_by="runner",
+            parent_run_id=parent_run_id,
+        )
         return final.id, final.status.value
 
     def record(self, actor: str, action: str, subject: str, **payload: Any) -> None:
@@ -253,17 +294,26 @@ def build_plan(
         service=(event.service if event else "") or str((vars or {}).get("service", "")),
     )
     return plan_run(
-        playbook, run, registry=registry, config=settings.config,
+        playbook,
+        run,
+        registry=registry,
+        config=settings.config,
         flags={"in_change_freeze": False, "dry_run": True},
     )
 
 
 def plan_offline(
-    settings: Settings, name: str, *, vars: Mapping[str, Any] | None = None, event: Event | None = None
+    settings: Settings,
+    name: str,
+    *,
+    vars: Mapping[str, Any] | None = None,
+    event: Event | None = None,
 ) -> Plan:
     """Dry-run without an engine: no database is opened or created, nothing is written."""
     registry = default_registry()
-    loaded, _errors = load_library(settings.playbook_dirs, registry=registry, include_bundled=settings.bundled_playbooks)
+    loaded, _errors = load_library(
+        settings.playbook_dirs, registry=registry, include_bundled=settings.bundled_playbooks
+    )
     if name not in loaded:
         raise UnknownPlaybook(name, sorted(loaded))
     return build_plan(loaded[name], registry, settings, SystemClock(), vars=vars, event=event)

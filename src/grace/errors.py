@@ -87,7 +87,9 @@ class PlaybookError(GraceError):
 
     exit_code = 1
 
-    def __init__(self, problems: list[Problem] | Problem | str, *, file: str = "<playbook>") -> None:
+    def __init__(
+        self, problems: list[Problem] | Problem | str, *, file: str = "<playbook>"
+    ) -> None:
         if isinstance(problems, str):
             problems = [Problem(file=file, line=0, column=0, message=problems)]
         elif isinstance(problems, Problem):
@@ -108,7 +110,7 @@ class ActionError(GraceError):
         message: str,
         *,
         retryable: bool = True,
-        type: str | None = None,  # noqa: A002 - mirrors temporal's ApplicationError(type=)
+        type: str | None = None,
         next_retry_delay: float | None = None,
         outputs: dict[str, object] | None = None,
     ) -> None:

@@ -21,10 +21,26 @@ __all__ = (
 )
 
 EventKind = Literal[
-    "exception", "log", "api_error", "health", "heartbeat", "metric", "scheduled", "manual", "webhook"
+    "exception",
+    "log",
+    "api_error",
+    "health",
+    "heartbeat",
+    "metric",
+    "scheduled",
+    "manual",
+    "webhook",
 ]
 EVENT_KINDS: tuple[str, ...] = (
-    "exception", "log", "api_error", "health", "heartbeat", "metric", "scheduled", "manual", "webhook"
+    "exception",
+    "log",
+    "api_error",
+    "health",
+    "heartbeat",
+    "metric",
+    "scheduled",
+    "manual",
+    "webhook",
 )
 Severity = Literal["debug", "info", "warning", "error", "critical"]
 SEVERITIES: tuple[str, ...] = ("debug", "info", "warning", "error", "critical")
@@ -97,30 +113,40 @@ def event_from_dict(data: Any, *, where: str = "event") -> Event:
     from grace.errors import ConfigError
 
     if not isinstance(data, dict):
-        raise ConfigError(f"{where}: an event must be a JSON object, got {type(data).__name__}")
+        msg = f"{where}: an event must be a JSON object, got {type(data).__name__}"
+        raise ConfigError(msg)
     known = {"id", "time", "source", "kind", "service", "severity", "message", "attributes"}
     unknown = sorted(set(data) - known)
     if unknown:
+        msg = f"{where}: unknown event field(s) {', '.join(unknown)}"
         raise ConfigError(
-            f"{where}: unknown event field(s) {', '.join(unknown)}",
+            msg,
             hint=f"event fields are {', '.join(sorted(known))}; put anything else under 'attributes'",
         )
     kind = data.get("kind", "manual")
     if kind not in EVENT_KINDS:
-        raise ConfigError(f"{where}: kind {kind!r} is not one of {', '.join(EVENT_KINDS)}")
+        msg = f"{where}: kind {kind!r} is not one of {', '.join(EVENT_KINDS)}"
+        raise ConfigError(msg)
     severity = data.get("severity", "error")
     if severity not in SEVERITIES:
-        raise ConfigError(f"{where}: severity {severity!r} is not one of {', '.join(SEVERITIES)}")
+        msg = f"{where}: severity {severity!r} is not one of {', '.join(SEVERITIES)}"
+        raise ConfigError(msg)
     raw_time = data.get("time")
     try:
-        when = datetime.fromisoformat(str(raw_time).replace("Z", "+00:00")) if raw_time else datetime.now(UTC)
+        when = (
+            datetime.fromisoformat(str(raw_time).replace("Z", "+00:00"))
+            if raw_time
+            else datetime.now(UTC)
+        )
     except ValueError as exc:
-        raise ConfigError(f"{where}: time {raw_time!r} is not ISO-8601") from exc
+        msg = f"{where}: time {raw_time!r} is not ISO-8601"
+        raise ConfigError(msg) from exc
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     attributes = data.get("attributes", {})
     if not isinstance(attributes, dict):
-        raise ConfigError(f"{where}: attributes must be an object")
+        msg = f"{where}: attributes must be an object"
+        raise ConfigError(msg)
     return Event(
         id=str(data.get("id") or f"evt_{os.urandom(8).hex()}"),
         time=when,
@@ -144,5 +170,6 @@ def read_event(path: Any) -> Event:
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"{p}: cannot read the event: {exc}", hint="the file must hold one JSON object") from exc
+        msg = f"{p}: cannot read the event: {exc}"
+        raise ConfigError(msg, hint="the file must hold one JSON object") from exc
     return event_from_dict(data, where=str(p))

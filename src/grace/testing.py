@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 
 from grace.events import Event
 
@@ -43,7 +44,7 @@ class FakeClock:
     async def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.advance(seconds)
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
 
 
 class SequentialIds:

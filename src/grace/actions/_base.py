@@ -144,7 +144,10 @@ def action(
     destructive: bool = False,
     outputs: tuple[str, ...] = (),
     describe: Callable[[P], str] | None = None,
-) -> Callable[[Callable[[ActionContext, P], Awaitable[ActionResult]]], Callable[[ActionContext, P], Awaitable[ActionResult]]]:
+) -> Callable[
+    [Callable[[ActionContext, P], Awaitable[ActionResult]]],
+    Callable[[ActionContext, P], Awaitable[ActionResult]],
+]:
     """Declare an action. Validated at import: a wrong declaration fails loudly, not at 3 a.m.
 
     Example::

@@ -107,7 +107,7 @@ def default_registry() -> ActionRegistry:
             continue
         try:
             loaded = ep.load()
-        except Exception as exc:  # noqa: BLE001 - a broken plugin must say which, not crash anyhow
+        except Exception as exc:
             msg = f"action plugin {ep.name!r} ({ep.value}) failed to import: {exc!r}"
             raise PluginError(msg) from exc
         registry.register_from(loaded)

@@ -32,9 +32,16 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(playbooks_app, name="playbooks")
 app.add_typer(config_app, name="config")
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (stable fields) instead of a table.")]
-VarOpt = Annotated[list[str] | None, typer.Option("--var", help="k=v, visible to templates as vars.k")]
-EventOpt = Annotated[Path | None, typer.Option("--event-file", help="A JSON event to run against.", exists=True, dir_okay=False)]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print JSON (stable fields) instead of a table.")
+]
+VarOpt = Annotated[
+    list[str] | None, typer.Option("--var", help="k=v, visible to templates as vars.k")
+]
+EventOpt = Annotated[
+    Path | None,
+    typer.Option("--event-file", help="A JSON event to run against.", exists=True, dir_okay=False),
+]
 
 
 def _state(ctx: typer.Context) -> State:
@@ -46,10 +53,18 @@ def _state(ctx: typer.Context) -> State:
 @app.callback()
 def _root(
     ctx: typer.Context,
-    config: Annotated[Path | None, typer.Option("--config", help="grace.yaml to read (default ./grace.yaml).")] = None,
-    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Data dir (default .grace/).")] = None,
-    database_url: Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL.")] = None,
-    playbooks: Annotated[list[Path] | None, typer.Option("--playbooks", help="Extra playbook folder (repeatable).")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="grace.yaml to read (default ./grace.yaml).")
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Data dir (default .grace/).")
+    ] = None,
+    database_url: Annotated[
+        str | None, typer.Option("--database-url", help="SQLAlchemy URL.")
+    ] = None,
+    playbooks: Annotated[
+        list[Path] | None, typer.Option("--playbooks", help="Extra playbook folder (repeatable).")
+    ] = None,
 ) -> None:
     overrides: dict[str, Any] = {"data_dir": data_dir, "database_url": database_url}
     if playbooks:
@@ -80,7 +95,11 @@ def _event(path: Path | None) -> Any:
 
 @app.command()
 def execute(
-    ctx: typer.Context, name: str, var: VarOpt = None, event_file: EventOpt = None, json_out: JsonOpt = False
+    ctx: typer.Context,
+    name: str,
+    var: VarOpt = None,
+    event_file: EventOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Run playbook NAME now and wait for it to finish (exit 1 unless it succeeded)."""
     import anyio
@@ -112,17 +131,21 @@ def execute(
 
 
 @app.command("test")
-def test_cmd(
+def dry_run_cmd(
     ctx: typer.Context,
     name: str,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; touch nothing.")] = True,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the plan; touch nothing.")
+    ] = True,
     var: VarOpt = None,
     event_file: EventOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Dry-run playbook NAME: each step, its rendered parameters, what each condition evaluates to."""
     if not dry_run:
-        raise typer.BadParameter("only --dry-run is supported; use 'grace execute' to run", param_hint="--dry-run")
+        raise typer.BadParameter(
+            "only --dry-run is supported; use 'grace execute' to run", param_hint="--dry-run"
+        )
     from grace.engine import plan_offline
 
     state = _state(ctx)
@@ -141,7 +164,9 @@ def test_cmd(
 @runs_app.callback()
 def runs_list(
     ctx: typer.Context,
-    active: Annotated[bool, typer.Option("--active", help="Only proposed, awaiting, queued or running.")] = False,
+    active: Annotated[
+        bool, typer.Option("--active", help="Only proposed, awaiting, queued or running.")
+    ] = False,
     status: Annotated[str | None, typer.Option("--status", help="Only this status.")] = None,
     playbook: Annotated[str | None, typer.Option("--playbook", help="Only this playbook.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=10_000)] = 50,
@@ -157,7 +182,9 @@ def runs_list(
     settings = _state(ctx).settings()
     store = open_store(settings.effective_database_url)
     try:
-        runs = store.list_runs(active=active, status=status, playbook=playbook, limit=limit, offset=offset)
+        runs = store.list_runs(
+            active=active, status=status, playbook=playbook, limit=limit, offset=offset
+        )
     finally:
         store.close()
     if json_out:
@@ -214,7 +241,9 @@ def audit_verify(ctx: typer.Context, json_out: JsonOpt = False) -> None:
                 f"{report.checkpoints_checked} signed checkpoints verified in {report.duration_s:.2f}s"
             )
         else:
-            console.print(f"[red bold]audit log FAILED verification[/red bold] at seq {report.first_bad_seq}")
+            console.print(
+                f"[red bold]audit log FAILED verification[/red bold] at seq {report.first_bad_seq}"
+            )
             console.print(f"  {report.problem}")
     if not report.ok:
         raise typer.Exit(4)
@@ -223,7 +252,9 @@ def audit_verify(ctx: typer.Context, json_out: JsonOpt = False) -> None:
 @audit_app.command("export")
 def audit_export(
     ctx: typer.Context,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default stdout).")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (default stdout).")
+    ] = None,
     from_seq: Annotated[int, typer.Option("--from-seq", min=1)] = 1,
 ) -> None:
     """Write the audit log as JSON lines."""

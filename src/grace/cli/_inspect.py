@@ -26,7 +26,14 @@ def validate(
     if json_out:
         emit_json(
             [
-                {"file": p.file, "line": p.line, "column": p.column, "field": p.field, "message": p.message, "hint": p.hint}
+                {
+                    "file": p.file,
+                    "line": p.line,
+                    "column": p.column,
+                    "field": p.field,
+                    "message": p.message,
+                    "hint": p.hint,
+                }
                 for p in problems
             ]
         )
@@ -51,7 +58,9 @@ def playbooks_list(ctx: typer.Context, json_out: JsonOpt = False) -> None:
 
     settings = _state(ctx).settings()
     loaded, errors = load_library(
-        settings.playbook_dirs, registry=default_registry(), include_bundled=settings.bundled_playbooks
+        settings.playbook_dirs,
+        registry=default_registry(),
+        include_bundled=settings.bundled_playbooks,
     )
     rows = [
         {
@@ -79,8 +88,13 @@ def playbooks_list(ctx: typer.Context, json_out: JsonOpt = False) -> None:
         table.add_column(col)
     for r in rows:
         table.add_row(
-            str(r["name"]), str(r["version"]), str(r["risk_level"]), str(r["autonomy_tier"]),
-            ",".join(r["triggers"]) or "manual", str(r["steps"]), "bundled" if r["bundled"] else str(r["file"]),
+            str(r["name"]),
+            str(r["version"]),
+            str(r["risk_level"]),
+            str(r["autonomy_tier"]),
+            ",".join(r["triggers"]) or "manual",
+            str(r["steps"]),
+            "bundled" if r["bundled"] else str(r["file"]),
             str(r["description"])[:60],
         )
     console = _console()
@@ -113,10 +127,14 @@ def config_show(ctx: typer.Context, json_out: JsonOpt = False) -> None:
 @app.command()
 def logs(
     ctx: typer.Context,
-    subsystem: Annotated[str | None, typer.Option("--subsystem", help="Only this subsystem.")] = None,
+    subsystem: Annotated[
+        str | None, typer.Option("--subsystem", help="Only this subsystem.")
+    ] = None,
     run: Annotated[str | None, typer.Option("--run", help="Only records of this run.")] = None,
     errors: Annotated[bool, typer.Option("--errors", help="Only errors and exceptions.")] = False,
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new records.")] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new records.")
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Filter Grace's JSON-lines log (logs/grace.jsonl)."""
@@ -132,8 +150,12 @@ def logs(
         return
     color = sys.stdout.isatty()
     try:
-        for record in iter_log_records(path, subsystem=subsystem, run_id=run, errors_only=errors, follow=follow):
-            line = json.dumps(record, default=str) if json_out else format_record(record, color=color)
+        for record in iter_log_records(
+            path, subsystem=subsystem, run_id=run, errors_only=errors, follow=follow
+        ):
+            line = (
+                json.dumps(record, default=str) if json_out else format_record(record, color=color)
+            )
             sys.stdout.write(line + "\n")
             sys.stdout.flush()
     except KeyboardInterrupt:
@@ -158,8 +180,17 @@ def tickets(
     if json_out:
         emit_json(
             [
-                {"id": t.id, "created_at": t.created_at.isoformat(), "title": t.title, "severity": t.severity,
-                 "status": t.status, "service": t.service, "run_id": t.run_id, "body": t.body, "context": t.context}
+                {
+                    "id": t.id,
+                    "created_at": t.created_at.isoformat(),
+                    "title": t.title,
+                    "severity": t.severity,
+                    "status": t.status,
+                    "service": t.service,
+                    "run_id": t.run_id,
+                    "body": t.body,
+                    "context": t.context,
+                }
                 for t in items
             ]
         )
@@ -168,4 +199,7 @@ def tickets(
     if not items:
         console.print("no open tickets", markup=False)
     for t in items:
-        console.print(f"{t.id}  {t.severity:<8} {t.status:<6} {t.title}  (run {t.run_id or '-'})", markup=False)
+        console.print(
+            f"{t.id}  {t.severity:<8} {t.status:<6} {t.title}  (run {t.run_id or '-'})",
+            markup=False,
+        )

@@ -108,10 +108,14 @@ def print_runs(console: Console, runs: list[Run]) -> None:
     console.print(table)
 
 
-def print_timeline(console: Console, run: Run, attempts: list[StepAttempt], width: int = 30) -> None:
+def print_timeline(
+    console: Console, run: Run, attempts: list[StepAttempt], width: int = 30
+) -> None:
     """The run header, then one line per attempt with a bar placed on the run's time axis."""
     style = STATUS_STYLE.get(run.status, "")
-    console.print(Text.assemble(("run ", "bold"), run.id, "  ", (run.status.value, f"bold {style}")))
+    console.print(
+        Text.assemble(("run ", "bold"), run.id, "  ", (run.status.value, f"bold {style}"))
+    )
     console.print(
         f"playbook {run.playbook} {run.playbook_version} · trigger {run.trigger} · "
         f"by {run.requested_by} · duration {_duration(run.duration_s)}"
@@ -148,7 +152,9 @@ def print_timeline(console: Console, run: Run, attempts: list[StepAttempt], widt
         detail = a.error or ", ".join(f"{k}={str(v)[:40]}" for k, v in list(a.outputs.items())[:4])
         if detail:
             detail = " ".join(detail.split())
-            console.print(Text(f"{'':>10}└ {_cut(detail, max(20, total - 13))}", style="dim"), no_wrap=True)
+            console.print(
+                Text(f"{'':>10}└ {_cut(detail, max(20, total - 13))}", style="dim"), no_wrap=True
+            )
 
 
 def _cut(text: str, size: int) -> str:
@@ -157,11 +163,21 @@ def _cut(text: str, size: int) -> str:
 
 def print_plan(console: Console, plan: Any) -> None:
     """A dry-run plan: conditions, then each step with rendered parameters."""
-    console.print(Text.assemble(("dry run ", "bold"), f"{plan.playbook} {plan.version}", f"  ({plan.file})"))
+    console.print(
+        Text.assemble(("dry run ", "bold"), f"{plan.playbook} {plan.version}", f"  ({plan.file})")
+    )
     console.print("nothing is executed; nothing is written.")
     for c in plan.conditions:
-        mark = {True: ("holds", "green"), False: ("FALSE", "red"), None: ("unknown until run time", "yellow")}[c.result]
-        console.print(Text.assemble("condition ", (c.check, "bold"), ": ", (mark[0], mark[1]), f"  {c.detail}"))
+        mark = {
+            True: ("holds", "green"),
+            False: ("FALSE", "red"),
+            None: ("unknown until run time", "yellow"),
+        }[c.result]
+        console.print(
+            Text.assemble(
+                "condition ", (c.check, "bold"), ": ", (mark[0], mark[1]), f"  {c.detail}"
+            )
+        )
     if not plan.would_run:
         console.print(Text("a condition is false: this run would be blocked", style="red bold"))
     for i, s in enumerate(plan.steps, 1):
@@ -176,7 +192,9 @@ def print_plan(console: Console, plan: Any) -> None:
         head.append("  (" + ", ".join(flags) + ")", style="dim")
         console.print(head)
         if s.when is not None:
-            result = {True: "true → runs", False: "false → skipped", None: "decided at run time"}[s.when_result]
+            result = {True: "true → runs", False: "false → skipped", None: "decided at run time"}[
+                s.when_result
+            ]
             console.print(f"     when {s.when!r}: {result}")
         for key, value in s.params.items():
             console.print(f"     {key}: {value!r}")

@@ -58,7 +58,8 @@ def parse_vars(pairs: list[str] | None) -> dict[str, Any]:
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--var {pair!r} is not key=value", hint="write it like --var service=api")
+            msg = f"--var {pair!r} is not key=value"
+            raise ConfigError(msg, hint="write it like --var service=api")
         try:
             out[key.strip()] = json.loads(value)
         except ValueError:

@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import anyio
 import httpx
@@ -49,20 +48,26 @@ def main() -> int:
     state_file.write_text(json.dumps({"healthy": False}), encoding="utf-8")
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    service = subprocess.Popen([sys.executable, "-m", "grace.demo.service", str(port), str(state_file)])
+    service = subprocess.Popen(
+        [sys.executable, "-m", "grace.demo.service", str(port), str(state_file)]
+    )
     try:
         for _ in range(100):
             if _health(url):
                 break
             time.sleep(0.05)
         console.print(Rule("Grace demo"))
-        console.print(f"demo service on {url}: /health answers [red]{_health(url)}[/red] (broken on purpose)")
+        console.print(
+            f"demo service on {url}: /health answers [red]{_health(url)}[/red] (broken on purpose)"
+        )
         variables = {"url": url, "state_file": str(state_file)}
         with Engine(settings) as engine:
             console.print(Rule("1. dry run (touches nothing)"))
             print_plan(console, engine.plan("demo_service_heal", vars=variables))
             console.print(Rule("2. execute"))
-            run = anyio.run(lambda: engine.execute("demo_service_heal", vars=variables, requested_by="demo"))
+            run = anyio.run(
+                lambda: engine.execute("demo_service_heal", vars=variables, requested_by="demo")
+            )
             print_timeline(console, run, engine.store.step_attempts(run.id))
             engine.audit.checkpoint()
         console.print(f"demo service /health now answers [green]{_health(url)}[/green]")

@@ -23,7 +23,7 @@ def serve(port: int, state_file: Path) -> None:
     """Serve until killed."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             if self.path != "/health":
                 self.send_error(404)
                 return
@@ -35,7 +35,7 @@ def serve(port: int, state_file: Path) -> None:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        def log_message(self, format: str, *args: object) -> None:
             return
 
     ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()

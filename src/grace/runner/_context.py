@@ -38,7 +38,12 @@ def template_context(
         "vars": dict(run.vars),
         "config": dict(config),
         "steps": {name: dict(value) for name, value in steps.items()},
-        "run": {"id": run.id, "playbook": run.playbook, "dry_run": run.dry_run, "service": run.service},
+        "run": {
+            "id": run.id,
+            "playbook": run.playbook,
+            "dry_run": run.dry_run,
+            "service": run.service,
+        },
         "context": dict(flags or {}),
     }
     ctx.update(flags or {})

@@ -100,7 +100,12 @@ def _has_placeholder(value: Any) -> bool:
 
 
 def plan_run(
-    playbook: Playbook, run: Run, *, registry: ActionRegistry, config: Mapping[str, Any], flags: Mapping[str, Any]
+    playbook: Playbook,
+    run: Run,
+    *,
+    registry: ActionRegistry,
+    config: Mapping[str, Any],
+    flags: Mapping[str, Any],
 ) -> Plan:
     """What ``run`` would do, computed without calling any action or writing anything."""
     templates = Templates()
@@ -122,13 +127,21 @@ def plan_run(
     for phase, prefix, specs in groups:
         for i, spec in enumerate(specs):
             name = spec.name or f"{phase}_{i + 1}"
-            steps.append(_plan_step(templates, registry, playbook, spec, name, phase, f"{prefix}.{i}", ctx))
+            steps.append(
+                _plan_step(templates, registry, playbook, spec, name, phase, f"{prefix}.{i}", ctx)
+            )
     return Plan(playbook.name, playbook.version, playbook.file, conditions, steps)
 
 
 def _plan_step(
-    templates: Templates, registry: ActionRegistry, playbook: Playbook, spec: StepSpec, name: str,
-    phase: str, path: str, ctx: dict[str, Any],
+    templates: Templates,
+    registry: ActionRegistry,
+    playbook: Playbook,
+    spec: StepSpec,
+    name: str,
+    phase: str,
+    path: str,
+    ctx: dict[str, Any],
 ) -> PlannedStep:
     where = playbook.where(path)
     when_result: bool | None = None
@@ -141,8 +154,16 @@ def _plan_step(
     try:
         definition = registry.get(spec.action)
     except UnknownAction as exc:
-        return PlannedStep(phase, name, spec.action, dict(spec.with_), "unknown action", spec.when,
-                           when_result, f"unknown action ({exc.hint})")
+        return PlannedStep(
+            phase,
+            name,
+            spec.action,
+            dict(spec.with_),
+            "unknown action",
+            spec.when,
+            when_result,
+            f"unknown action ({exc.hint})",
+        )
     try:
         rendered = templates.render(spec.with_, ctx, where=f"{where} with")
     except TemplateError as exc:
@@ -157,8 +178,18 @@ def _plan_step(
         except ValidationError as exc:
             problem = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
     return PlannedStep(
-        phase=phase, name=name, action=spec.action, params=shown, description=description, when=spec.when,
-        when_result=when_result, problem=problem, risk=definition.risk, idempotent=definition.idempotent,
-        destructive=definition.destructive, timeout_s=spec.timeout_s, retries=spec.retries,
+        phase=phase,
+        name=name,
+        action=spec.action,
+        params=shown,
+        description=description,
+        when=spec.when,
+        when_result=when_result,
+        problem=problem,
+        risk=definition.risk,
+        idempotent=definition.idempotent,
+        destructive=definition.destructive,
+        timeout_s=spec.timeout_s,
+        retries=spec.retries,
         operations=list(spec.operations),
     )

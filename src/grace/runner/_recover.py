@@ -65,7 +65,9 @@ def decide(
     try:
         playbook = lookup(run.playbook)
     except LookupError:
-        return Recovery(run.id, "interrupted", f"worker died; playbook {run.playbook!r} is no longer loaded")
+        return Recovery(
+            run.id, "interrupted", f"worker died; playbook {run.playbook!r} is no longer loaded"
+        )
     attempts = store.step_attempts(run.id)
     open_attempts = [a for a in attempts if a.status is StepStatus.STARTED]
     if any(a.phase is not StepPhase.MAIN for a in open_attempts):

@@ -37,5 +37,7 @@ class RetryPolicy:
 
     def delay(self, failed_attempt: int, rng: random.Random) -> float:
         """Seconds to wait after attempt number ``failed_attempt`` (1-based) failed."""
-        nominal = min(self.max_delay_s, self.initial_delay_s * self.multiplier ** (failed_attempt - 1))
+        nominal = min(
+            self.max_delay_s, self.initial_delay_s * self.multiplier ** (failed_attempt - 1)
+        )
         return nominal * (1 - self.jitter * rng.random())

@@ -25,11 +25,11 @@ from grace.logs import bind_context, get_logger
 from grace.playbooks import Playbook, StepSpec, Templates
 from grace.runner._context import template_context
 from grace.runner._step import StepOutcome, StepRunner
-from grace.runs import Run, RunStatus, StepPhase, StepStatus
+from grace.runs import Run, RunStatus, StepPhase
 from grace.store import Store
 from grace.types import Clock
 
-__all__ = ("RunnerConfig", "Runner", "default_owner")
+__all__ = ("Runner", "RunnerConfig", "default_owner")
 
 log = get_logger("runner")
 
@@ -47,7 +47,7 @@ class RunnerConfig:
     """Knobs of the runner."""
 
     run_timeout_s: float = 1800.0
-    """Deadline of a run's main steps (``run_timeout_min`` × 60; a playbook may set its own)."""
+    """Deadline of a run's main steps (``run_timeout_min`` x 60; a playbook may set its own)."""
     lease_s: float = 30.0
     """How long a claim lasts without renewal; renewed every third of it."""
     data_dir: Any = None
@@ -107,13 +107,19 @@ class Runner:
 
     async def execute(self, run_id: str, *, resume: bool = False) -> Run:
         """Claim ``run_id`` and drive it to a final state. Returns the finished run."""
-        run: Run = await self._db(self.store.claim_run, run_id, owner=self.owner, lease_s=self.config.lease_s)
+        run: Run = await self._db(
+            self.store.claim_run, run_id, owner=self.owner, lease_s=self.config.lease_s
+        )
         with bind_context(run_id=run.id, playbook_id=run.playbook):
-            log.info(f"run {run.id} of {run.playbook} started", event_type="run.started", fence=run.fence)
+            log.info(
+                f"run {run.id} of {run.playbook} started", event_type="run.started", fence=run.fence
+            )
             try:
                 playbook = self.playbooks(run.playbook)
             except LookupError as exc:
-                return await self._finish(run, RunStatus.FAILED, f"playbook {run.playbook!r} is not loaded: {exc}")
+                return await self._finish(
+                    run, RunStatus.FAILED, f"playbook {run.playbook!r} is not loaded: {exc}"
+                )
             try:
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(self._keep_lease, run)
@@ -129,16 +135,27 @@ class Runner:
     async def _keep_lease(self, run: Run) -> None:
         while True:
             await anyio.sleep(self.config.lease_s / 3)
-            await self._db(self.store.renew_lease, run.id, fence=run.fence, owner=self.owner, lease_s=self.config.lease_s)
+            await self._db(
+                self.store.renew_lease,
+                run.id,
+                fence=run.fence,
+                owner=self.owner,
+                lease_s=self.config.lease_s,
+            )
 
     async def _drive(self, run: Run, playbook: Playbook, *, resume: bool) -> Run:
         steps_state: dict[str, dict[str, Any]] = {
-            name: {"outputs": outputs, "status": "succeeded"} for name, outputs in run.outputs.items()
+            name: {"outputs": outputs, "status": "succeeded"}
+            for name, outputs in run.outputs.items()
         }
         config = dict(self.config.config or {})
         stepper = StepRunner(
-            store=self.store, registry=self.registry, templates=self.templates,
-            make_context=self._context_factory(run), rng=self.rng, owner=self.owner,
+            store=self.store,
+            registry=self.registry,
+            templates=self.templates,
+            make_context=self._context_factory(run),
+            rng=self.rng,
+            owner=self.owner,
         )
         # Conditions: all must hold, else nothing runs.
         ctx = template_context(run, config=config, steps=steps_state, flags=_flags(run))
@@ -147,12 +164,21 @@ class Runner:
             try:
                 holds = self.templates.test(cond.check, ctx, where=where)
             except TemplateError as exc:
-                return await self._finish(run, RunStatus.FAILED, f"condition could not be evaluated: {exc}")
+                return await self._finish(
+                    run, RunStatus.FAILED, f"condition could not be evaluated: {exc}"
+                )
             if not holds:
                 reason = cond.reason or f"condition {cond.check!r} is false"
                 await self._db(
                     self.store.append_audit,
-                    [AuditDraft(self.owner, "decision.blocked", run.id, {"check": cond.check, "reason": reason})],
+                    [
+                        AuditDraft(
+                            self.owner,
+                            "decision.blocked",
+                            run.id,
+                            {"check": cond.check, "reason": reason},
+                        )
+                    ],
                 )
                 return await self._finish(run, RunStatus.ABORTED, f"blocked by condition: {reason}")
 
@@ -166,7 +192,11 @@ class Runner:
             for a in await self._db(self.store.step_attempts, run.id):
                 if a.phase is StepPhase.MAIN:
                     next_attempt[a.index] = max(next_attempt.get(a.index, 1), a.attempt + 1)
-        deadline_s = (playbook.spec.timeout_min * 60) if playbook.spec.timeout_min else self.config.run_timeout_s
+        deadline_s = (
+            (playbook.spec.timeout_min * 60)
+            if playbook.spec.timeout_min
+            else self.config.run_timeout_s
+        )
         failure: str | None = None
         timed_out = False
         try:
@@ -176,8 +206,14 @@ class Runner:
                     ctx = template_context(run, config=config, steps=steps_state, flags=_flags(run))
                     with bind_context(step=spec.name):
                         outcome = await stepper.run_step(
-                            run, fence=run.fence, playbook=playbook, spec=spec, phase=StepPhase.MAIN,
-                            index=index, template_ctx=ctx, path=f"steps.{index}",
+                            run,
+                            fence=run.fence,
+                            playbook=playbook,
+                            spec=spec,
+                            phase=StepPhase.MAIN,
+                            index=index,
+                            template_ctx=ctx,
+                            path=f"steps.{index}",
                             first_attempt=next_attempt.get(index, 1),
                         )
                     steps_state[spec.name] = _state(outcome)
@@ -191,19 +227,34 @@ class Runner:
         if failure is None:
             await self._recovery(run, playbook, stepper, StepPhase.ON_SUCCESS, steps_state, config)
             return await self._finish(run, RunStatus.SUCCEEDED, None)
-        recovered = await self._recovery(run, playbook, stepper, StepPhase.ON_FAILURE, steps_state, config)
+        recovered = await self._recovery(
+            run, playbook, stepper, StepPhase.ON_FAILURE, steps_state, config
+        )
         if timed_out:
             await self._learning_record(run, "timed_out", failure)
             return await self._finish(run, RunStatus.TIMED_OUT, failure)
-        status = RunStatus.ROLLED_BACK if recovered and playbook.spec.recovery.on_failure else RunStatus.FAILED
+        status = (
+            RunStatus.ROLLED_BACK
+            if recovered and playbook.spec.recovery.on_failure
+            else RunStatus.FAILED
+        )
         return await self._finish(run, status, failure)
 
     async def _recovery(
-        self, run: Run, playbook: Playbook, stepper: StepRunner, phase: StepPhase,
-        steps_state: dict[str, dict[str, Any]], config: dict[str, Any],
+        self,
+        run: Run,
+        playbook: Playbook,
+        stepper: StepRunner,
+        phase: StepPhase,
+        steps_state: dict[str, dict[str, Any]],
+        config: dict[str, Any],
     ) -> bool:
         """Run ``on_failure`` or ``on_success`` steps; True when all of them succeeded."""
-        specs = playbook.spec.recovery.on_failure if phase is StepPhase.ON_FAILURE else playbook.spec.recovery.on_success
+        specs = (
+            playbook.spec.recovery.on_failure
+            if phase is StepPhase.ON_FAILURE
+            else playbook.spec.recovery.on_success
+        )
         ok = True
         budget = min(RECOVERY_BUDGET_S, sum(s.timeout_s * (s.retries + 1) for s in specs) + 1.0)
         with anyio.move_on_after(budget) as scope:
@@ -213,8 +264,14 @@ class Runner:
                 ctx = template_context(run, config=config, steps=steps_state, flags=_flags(run))
                 with bind_context(step=name):
                     outcome = await stepper.run_step(
-                        run, fence=run.fence, playbook=playbook, spec=spec, phase=phase, index=index,
-                        template_ctx=ctx, path=f"recovery.{phase.value}.{index}",
+                        run,
+                        fence=run.fence,
+                        playbook=playbook,
+                        spec=spec,
+                        phase=phase,
+                        index=index,
+                        template_ctx=ctx,
+                        path=f"recovery.{phase.value}.{index}",
                     )
                 steps_state[name] = _state(outcome)
                 if not outcome.ok:
@@ -226,12 +283,26 @@ class Runner:
     async def _learning_record(self, run: Run, outcome: str, detail: str) -> None:
         await self._db(
             self.store.append_audit,
-            [AuditDraft(self.owner, "learning.outcome", run.id, {"playbook": run.playbook, "outcome": outcome, "detail": detail})],
+            [
+                AuditDraft(
+                    self.owner,
+                    "learning.outcome",
+                    run.id,
+                    {"playbook": run.playbook, "outcome": outcome, "detail": detail},
+                )
+            ],
         )
 
     async def _finish(self, run: Run, status: RunStatus, error: str | None) -> Run:
         with anyio.CancelScope(shield=True):
-            final: Run = await self._db(self.store.finish_run, run.id, fence=run.fence, status=status, error=error, actor=self.owner)
+            final: Run = await self._db(
+                self.store.finish_run,
+                run.id,
+                fence=run.fence,
+                status=status,
+                error=error,
+                actor=self.owner,
+            )
         level = "info" if status is RunStatus.SUCCEEDED else "warning"
         getattr(log, level)(
             f"run {run.id} {status.value}" + (f": {error}" if error else ""),
@@ -241,7 +312,11 @@ class Runner:
 
 
 def _state(outcome: StepOutcome) -> dict[str, Any]:
-    return {"outputs": dict(outcome.outputs), "status": outcome.status.value, "error": outcome.error}
+    return {
+        "outputs": dict(outcome.outputs),
+        "status": outcome.status.value,
+        "error": outcome.error,
+    }
 
 
 def _flags(run: Run) -> dict[str, Any]:

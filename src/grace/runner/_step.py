@@ -45,7 +45,9 @@ class StepOutcome:
 
 def redact(params: dict[str, Any]) -> dict[str, Any]:
     """Params as recorded when they could not be validated: secret-looking keys masked."""
-    return {k: "***" if any(w in k.lower() for w in _SECRET_WORDS) else v for k, v in params.items()}
+    return {
+        k: "***" if any(w in k.lower() for w in _SECRET_WORDS) else v for k, v in params.items()
+    }
 
 
 class StepRunner:
@@ -72,17 +74,40 @@ class StepRunner:
         return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs))
 
     async def _record_now(
-        self, run: Run, fence: int, spec: StepSpec, phase: StepPhase, index: int, status: StepStatus,
-        *, params: dict[str, Any], error: str | None, completed: bool, number: int = 1,
+        self,
+        run: Run,
+        fence: int,
+        spec: StepSpec,
+        phase: StepPhase,
+        index: int,
+        status: StepStatus,
+        *,
+        params: dict[str, Any],
+        error: str | None,
+        completed: bool,
+        number: int = 1,
     ) -> StepOutcome:
         """Record a step that ends without calling its action (skipped, or failed before it)."""
         attempt = await self._db(
-            self.store.begin_step, run.id, fence=fence, step=spec.name, phase=phase, index=index,
-            attempt=number, action=spec.action, params=params, actor=self.owner,
+            self.store.begin_step,
+            run.id,
+            fence=fence,
+            step=spec.name,
+            phase=phase,
+            index=index,
+            attempt=number,
+            action=spec.action,
+            params=params,
+            actor=self.owner,
         )
         await self._db(
-            self.store.finish_step, attempt, fence=fence, status=status, error=error,
-            completed=completed, actor=self.owner,
+            self.store.finish_step,
+            attempt,
+            fence=fence,
+            status=status,
+            error=error,
+            completed=completed,
+            actor=self.owner,
         )
         return StepOutcome(status=status, error=error, attempts=1)
 
@@ -111,12 +136,29 @@ class StepRunner:
                 should_run = self.templates.test(spec.when, template_ctx, where=f"{where} when")
             except TemplateError as exc:
                 return await self._record_now(
-                    run, fence, spec, phase, index, StepStatus.FAILED, params={}, error=str(exc), completed=False, number=first_attempt
+                    run,
+                    fence,
+                    spec,
+                    phase,
+                    index,
+                    StepStatus.FAILED,
+                    params={},
+                    error=str(exc),
+                    completed=False,
+                    number=first_attempt,
                 )
             if not should_run:
                 return await self._record_now(
-                    run, fence, spec, phase, index, StepStatus.SKIPPED, params={},
-                    error=f"when: {spec.when!r} was false", completed=True, number=first_attempt,
+                    run,
+                    fence,
+                    spec,
+                    phase,
+                    index,
+                    StepStatus.SKIPPED,
+                    params={},
+                    error=f"when: {spec.when!r} was false",
+                    completed=True,
+                    number=first_attempt,
                 )
         # 2. render and validate
         try:
@@ -124,7 +166,15 @@ class StepRunner:
         except UnknownAction as exc:
             error = f"{where}: unknown action {spec.action!r} ({exc.hint})"
             return await self._record_now(
-                run, fence, spec, phase, index, StepStatus.FAILED, params={}, error=error, completed=False,
+                run,
+                fence,
+                spec,
+                phase,
+                index,
+                StepStatus.FAILED,
+                params={},
+                error=error,
+                completed=False,
                 number=first_attempt,
             )
         try:
@@ -132,58 +182,111 @@ class StepRunner:
             params = definition.params.model_validate(rendered)
         except TemplateError as exc:
             return await self._record_now(
-                run, fence, spec, phase, index, StepStatus.FAILED, params={}, error=str(exc), completed=False,
+                run,
+                fence,
+                spec,
+                phase,
+                index,
+                StepStatus.FAILED,
+                params={},
+                error=str(exc),
+                completed=False,
                 number=first_attempt,
             )
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc']) or 'with'}: {e['msg']}" for e in exc.errors()
             )
-            error = f"{where}: parameters of {spec.action!r} are invalid after rendering: {problems}"
+            error = (
+                f"{where}: parameters of {spec.action!r} are invalid after rendering: {problems}"
+            )
             return await self._record_now(
-                run, fence, spec, phase, index, StepStatus.FAILED, params=redact(dict(rendered)),
-                error=error, completed=False, number=first_attempt,
+                run,
+                fence,
+                spec,
+                phase,
+                index,
+                StepStatus.FAILED,
+                params=redact(dict(rendered)),
+                error=error,
+                completed=False,
+                number=first_attempt,
             )
         recorded = params.model_dump(mode="json")
         policy = RetryPolicy(
-            retries=spec.retries, initial_delay_s=spec.retry_delay_s, max_delay_s=spec.retry_max_delay_s
+            retries=spec.retries,
+            initial_delay_s=spec.retry_delay_s,
+            max_delay_s=spec.retry_max_delay_s,
         )
         return await self._attempts(
             run, fence, spec, phase, index, definition, params, recorded, policy, first_attempt
         )
 
     async def _attempts(
-        self, run: Run, fence: int, spec: StepSpec, phase: StepPhase, index: int,
-        definition: ActionDefinition, params: Any, recorded: dict[str, Any], policy: RetryPolicy,
+        self,
+        run: Run,
+        fence: int,
+        spec: StepSpec,
+        phase: StepPhase,
+        index: int,
+        definition: ActionDefinition,
+        params: Any,
+        recorded: dict[str, Any],
+        policy: RetryPolicy,
         first_attempt: int,
     ) -> StepOutcome:
         last = StepOutcome(status=StepStatus.FAILED, error="no attempt made")
         for tried in range(policy.max_attempts):
             number = first_attempt + tried
             attempt: StepAttempt = await self._db(
-                self.store.begin_step, run.id, fence=fence, step=spec.name, phase=phase, index=index,
-                attempt=number, action=spec.action, params=recorded, actor=self.owner,
+                self.store.begin_step,
+                run.id,
+                fence=fence,
+                step=spec.name,
+                phase=phase,
+                index=index,
+                attempt=number,
+                action=spec.action,
+                params=recorded,
+                actor=self.owner,
             )
-            ctx: ActionContext = self.make_context(run, spec, number, backup=spec.backup is not False)
+            ctx: ActionContext = self.make_context(
+                run, spec, number, backup=spec.backup is not False
+            )
             try:
-                status, outputs, error, retryable = await self._call(definition, ctx, params, spec.timeout_s)
+                status, outputs, error, retryable = await self._call(
+                    definition, ctx, params, spec.timeout_s
+                )
             except anyio.get_cancelled_exc_class():
                 # The run's deadline or a shutdown: record the attempt, then let cancellation go on.
                 with anyio.CancelScope(shield=True):
                     await self._db(
-                        self.store.finish_step, attempt, fence=fence, status=StepStatus.CANCELLED,
-                        error="cancelled (run deadline or shutdown)", actor=self.owner,
+                        self.store.finish_step,
+                        attempt,
+                        fence=fence,
+                        status=StepStatus.CANCELLED,
+                        error="cancelled (run deadline or shutdown)",
+                        actor=self.owner,
                     )
                 raise
             completed = status is StepStatus.SUCCEEDED
             with anyio.CancelScope(shield=True):
                 await self._db(
-                    self.store.finish_step, attempt, fence=fence, status=status, outputs=outputs,
-                    error=error, completed=completed, actor=self.owner,
+                    self.store.finish_step,
+                    attempt,
+                    fence=fence,
+                    status=status,
+                    outputs=outputs,
+                    error=error,
+                    completed=completed,
+                    actor=self.owner,
                 )
             log.info(
                 f"step {spec.name} attempt {number}: {status.value}",
-                event_type=f"step.{status.value}", step=spec.name, attempt=number, error=error,
+                event_type=f"step.{status.value}",
+                step=spec.name,
+                attempt=number,
+                error=error,
             )
             last = StepOutcome(status=status, outputs=outputs, error=error, attempts=number)
             if completed or not retryable or tried + 1 >= policy.max_attempts:
@@ -207,5 +310,10 @@ class StepRunner:
         except Exception as exc:  # noqa: BLE001 - a buggy action fails its step, not the engine
             return StepStatus.FAILED, {}, f"{type(exc).__name__}: {exc}", True
         if not result.ok:
-            return StepStatus.FAILED, dict(result.outputs), result.summary or "the action reported failure", True
+            return (
+                StepStatus.FAILED,
+                dict(result.outputs),
+                result.summary or "the action reported failure",
+                True,
+            )
         return StepStatus.SUCCEEDED, dict(result.outputs), None, False

@@ -32,8 +32,9 @@ def create_db_engine(url: str, *, echo: bool = False) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
+        msg = f"database URL {url!r} is not valid: {exc}"
         raise ConfigError(
-            f"database URL {url!r} is not valid: {exc}",
+            msg,
             hint="use sqlite:///path/grace.db or postgresql+psycopg://user@host/db",
         ) from exc
     kwargs: dict[str, Any] = {"echo": echo}
@@ -83,9 +84,8 @@ def migrate(engine: Engine) -> None:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
     except OperationalError as exc:
-        raise StoreError(
-            f"cannot open the database {engine.url.render_as_string(hide_password=True)}: {exc.orig}"
-        ) from exc
+        msg = f"cannot open the database {engine.url.render_as_string(hide_password=True)}: {exc.orig}"
+        raise StoreError(msg) from exc
 
 
 def current_revision(engine: Engine) -> str | None:

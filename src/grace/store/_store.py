@@ -65,7 +65,9 @@ class _Tx:
 class Store:
     """Durable state behind one SQLAlchemy engine."""
 
-    def __init__(self, engine: Engine, *, clock: Clock | None = None, ids: IdFactory | None = None) -> None:
+    def __init__(
+        self, engine: Engine, *, clock: Clock | None = None, ids: IdFactory | None = None
+    ) -> None:
         self.engine = engine
         self.clock: Clock = clock or SystemClock()
         self.ids: IdFactory = ids or RandomIds(self.clock)
@@ -85,7 +87,8 @@ class Store:
                 tx = _Tx(conn, self.clock.now())
                 yield tx
         except (OperationalError, DBAPIError) as exc:
-            raise StoreError(f"database error: {exc.orig}") from exc
+            msg = f"database error: {exc.orig}"
+            raise StoreError(msg) from exc
         if tx.entries:
             for listener in self._listeners:
                 listener(tx.entries)
@@ -100,7 +103,9 @@ class Store:
             tx.audit(*drafts)
             return list(tx.entries)
 
-    def audit_entries(self, *, subject: str | None = None, action: str | None = None, limit: int = 1000) -> list[AuditEntry]:
+    def audit_entries(
+        self, *, subject: str | None = None, action: str | None = None, limit: int = 1000
+    ) -> list[AuditEntry]:
         """Committed audit entries in chain order (filtered by subject and/or action)."""
         query = select(_audit).order_by(_audit.c.seq)
         if subject is not None:
@@ -110,7 +115,8 @@ class Store:
         with self.engine.connect() as conn:
             rows = conn.execute(query.limit(limit)).all()
         return [
-            AuditEntry(r.seq, r.time, r.actor, r.action, r.subject, r.payload, r.prev_hash, r.hash) for r in rows
+            AuditEntry(r.seq, r.time, r.actor, r.action, r.subject, r.payload, r.prev_hash, r.hash)
+            for r in rows
         ]
 
     # -- runs -----------------------------------------------------------------------------
@@ -154,7 +160,8 @@ class Store:
                     select(_runs).where(_runs.c.id.startswith(run_id, autoescape=True)).limit(2)
                 ).all()
                 if len(rows) > 1:
-                    raise RunError(f"run id prefix {run_id!r} is ambiguous; give more characters")
+                    msg = f"run id prefix {run_id!r} is ambiguous; give more characters"
+                    raise RunError(msg)
                 row = rows[0] if rows else None
         if row is None:
             err = RunError(f"no run with id {run_id!r}")
@@ -211,12 +218,15 @@ class Store:
             if status not in (RunStatus.QUEUED, RunStatus.RUNNING) or (
                 status is RunStatus.RUNNING and lease_live and not force
             ):
-                raise RunError(f"run {run_id} is {status.value}; it cannot be claimed")
+                msg = f"run {run_id} is {status.value}; it cannot be claimed"
+                raise RunError(msg)
             if status is RunStatus.RUNNING:
                 tx.conn.execute(
                     update(_steps)
                     .where(_steps.c.run_id == run_id, _steps.c.status == StepStatus.STARTED.value)
-                    .values(status=StepStatus.INTERRUPTED.value, finished_at=tx.now, error="worker died")
+                    .values(
+                        status=StepStatus.INTERRUPTED.value, finished_at=tx.now, error="worker died"
+                    )
                 )
             fence = row.fence + 1
             tx.conn.execute(
@@ -256,11 +266,18 @@ class Store:
             )
 
     def finish_run(
-        self, run_id: str, *, fence: int | None, status: RunStatus, error: str | None = None, actor: str = "runner"
+        self,
+        run_id: str,
+        *,
+        fence: int | None,
+        status: RunStatus,
+        error: str | None = None,
+        actor: str = "runner",
     ) -> Run:
         """Record a run's final status (fenced unless ``fence`` is None, for operators)."""
         if status not in TERMINAL_STATUSES:
-            raise RunError(f"{status.value} is not a final status")
+            msg = f"{status.value} is not a final status"
+            raise RunError(msg)
         with self.transaction() as tx:
             if fence is None:
                 self._locked_run(tx.conn, run_id)
@@ -279,7 +296,12 @@ class Store:
                 )
             )
             tx.audit(
-                AuditDraft(actor=actor, action=f"run.{status.value}", subject=run_id, payload={"error": error})
+                AuditDraft(
+                    actor=actor,
+                    action=f"run.{status.value}",
+                    subject=run_id,
+                    payload={"error": error},
+                )
             )
             fresh = tx.conn.execute(select(_runs).where(_runs.c.id == run_id)).one()
         return run_from_row(fresh)
@@ -292,8 +314,9 @@ class Store:
         with self.transaction() as tx:
             row = self._locked_run(tx.conn, run_id)
             open_steps = tx.conn.execute(
-                select(_steps.c.id, _steps.c.step)
-                .where(_steps.c.run_id == run_id, _steps.c.status == StepStatus.STARTED.value)
+                select(_steps.c.id, _steps.c.step).where(
+                    _steps.c.run_id == run_id, _steps.c.status == StepStatus.STARTED.value
+                )
             ).all()
             if open_steps:
                 tx.conn.execute(
@@ -329,15 +352,20 @@ class Store:
         return run_from_row(fresh)
 
     def set_run_status(
-        self, run_id: str, status: RunStatus, *, expect: Sequence[RunStatus], actor: str, reason: str = ""
+        self,
+        run_id: str,
+        status: RunStatus,
+        *,
+        expect: Sequence[RunStatus],
+        actor: str,
+        reason: str = "",
     ) -> Run:
         """Move a non-running run between states (queue a proposed run, reject one…)."""
         with self.transaction() as tx:
             row = self._locked_run(tx.conn, run_id)
             if RunStatus(row.status) not in expect:
-                raise RunError(
-                    f"run {run_id} is {row.status}; expected one of {', '.join(s.value for s in expect)}"
-                )
+                msg = f"run {run_id} is {row.status}; expected one of {', '.join(s.value for s in expect)}"
+                raise RunError(msg)
             values: dict[str, Any] = {"status": status.value}
             if status in TERMINAL_STATUSES:
                 values["finished_at"] = tx.now
@@ -399,7 +427,13 @@ class Store:
                     actor=actor,
                     action=f"step.{status.value}",
                     subject=run_id,
-                    payload={"step": step, "phase": phase.value, "attempt": attempt, "action": action, "params": clean},
+                    payload={
+                        "step": step,
+                        "phase": phase.value,
+                        "attempt": attempt,
+                        "action": action,
+                        "params": clean,
+                    },
                 )
             )
             row = tx.conn.execute(select(_steps).where(_steps.c.id == attempt_id)).one()
@@ -453,7 +487,9 @@ class Store:
     def running_runs(self) -> list[Run]:
         """Runs recorded ``running`` (after a crash, some have no live worker)."""
         with self.engine.connect() as conn:
-            rows = conn.execute(select(_runs).where(_runs.c.status == RunStatus.RUNNING.value)).all()
+            rows = conn.execute(
+                select(_runs).where(_runs.c.status == RunStatus.RUNNING.value)
+            ).all()
         return [run_from_row(r) for r in rows]
 
     def step_attempts(self, run_id: str) -> list[StepAttempt]:
@@ -508,7 +544,12 @@ class Store:
                     actor=actor,
                     action="ticket.opened",
                     subject=ticket.id,
-                    payload={"title": title, "severity": severity, "service": service, "run_id": run_id},
+                    payload={
+                        "title": title,
+                        "severity": severity,
+                        "service": service,
+                        "run_id": run_id,
+                    },
                 )
             )
         return ticket
@@ -526,16 +567,18 @@ class Store:
     def _locked_run(self, conn: Connection, run_id: str) -> Any:
         row = conn.execute(select(_runs).where(_runs.c.id == run_id).with_for_update()).first()
         if row is None:
-            raise RunError(f"no run with id {run_id!r}")
+            msg = f"no run with id {run_id!r}"
+            raise RunError(msg)
         return row
 
     def _check_fence(self, conn: Connection, run_id: str, fence: int) -> Any:
         row = self._locked_run(conn, run_id)
         if row.fence != fence or row.status != RunStatus.RUNNING.value:
-            raise FenceLost(
+            msg = (
                 f"run {run_id} moved on (status {row.status}, fence {row.fence}, ours {fence}); "
                 "not starting another step"
             )
+            raise FenceLost(msg)
         return row
 
 

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -42,7 +52,9 @@ class RunRow(Base):
 
 class StepAttemptRow(Base):
     __tablename__ = "step_attempts"
-    __table_args__ = (UniqueConstraint("run_id", "phase", "idx", "attempt", name="uq_step_attempt"),)
+    __table_args__ = (
+        UniqueConstraint("run_id", "phase", "idx", "attempt", name="uq_step_attempt"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)

@@ -62,7 +62,10 @@ class Grace:
 
 @pytest.fixture
 def grace(
-    tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    database_url: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Callable[..., tuple[int, str, str]]:
     """A ``grace`` bound to this test's data dir, database and playbooks folder."""
     playbooks = tmp_path / "playbooks"

@@ -40,7 +40,8 @@ def test_execute_then_runs_show_prints_timeline(grace: Any, tmp_path: Path) -> N
     ]
     code, out, _ = grace("runs", "show", run["id"])
     assert code == 0
-    assert run["id"] in out and "succeeded" in out
+    assert run["id"] in out
+    assert "succeeded" in out
     rows = [line for line in out.splitlines() if "flaky_step" in line and "shell" in line]
     assert len(rows) == 3
     assert all(" ms" in row for row in rows)  # each attempt shows its duration
@@ -50,7 +51,9 @@ def test_execute_then_runs_show_prints_timeline(grace: Any, tmp_path: Path) -> N
 
 def test_execute_unknown_playbook_suggests(grace: Any) -> None:
     """A misspelled playbook name fails with exit 1 and a did-you-mean hint."""
-    grace.write("restart_api", "name: restart_api\nsteps:\n  - {name: a, action: log, with: {message: x}}\n")
+    grace.write(
+        "restart_api", "name: restart_api\nsteps:\n  - {name: a, action: log, with: {message: x}}\n"
+    )
     code, _, err = grace("execute", "restart_apj")
     assert code == 1
     assert "no playbook named 'restart_apj'" in err
@@ -81,7 +84,7 @@ def test_dry_run_touches_nothing(grace: Any, tmp_path: Path) -> None:
             with: {{path: "{target}", content: "size={{{{ vars.size }}}}"}}
           - name: run_cmd
             action: shell
-            with: {{argv: ["touch", "{tmp_path / 'touched'}"]}}
+            with: {{argv: ["touch", "{tmp_path / "touched"}"]}}
             when: "steps.write.outputs.bytes > 0"
         """,
     )
@@ -99,10 +102,10 @@ def test_dry_run_touches_nothing(grace: Any, tmp_path: Path) -> None:
     assert not (tmp_path / ".grace" / "grace.db").exists()
 
 
-def test_audit_verify_detects_edit_and_delete(grace: Any, tmp_path: Path, database_url: str) -> None:
+# These edit the SQLite file directly; PostgreSQL tampering is covered in tests/integration/audit.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_audit_verify_detects_edit_and_delete(grace: Any, tmp_path: Path) -> None:
     """Editing one audit row makes `grace audit verify` fail naming that seq; deleting one likewise."""
-    if not database_url.startswith("sqlite"):
-        pytest.skip("edits the SQLite file directly; PostgreSQL tampering is covered in tests/integration/audit")
     grace.write("hello", "name: hello\nsteps:\n  - {name: a, action: log, with: {message: x}}\n")
     for _ in range(3):
         assert grace("execute", "hello")[0] == 0
@@ -119,10 +122,9 @@ def test_audit_verify_detects_edit_and_delete(grace: Any, tmp_path: Path, databa
     assert json.loads(out)["first_bad_seq"] == 5
 
 
-def test_audit_verify_detects_deleted_row(grace: Any, tmp_path: Path, database_url: str) -> None:
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_audit_verify_detects_deleted_row(grace: Any, tmp_path: Path) -> None:
     """Deleting one audit row makes `grace audit verify` name the missing seq."""
-    if not database_url.startswith("sqlite"):
-        pytest.skip("edits the SQLite file directly; PostgreSQL tampering is covered in tests/integration/audit")
     grace.write("hello", "name: hello\nsteps:\n  - {name: a, action: log, with: {message: x}}\n")
     assert grace("execute", "hello")[0] == 0
     with sqlite3.connect(tmp_path / "grace.db") as conn:
@@ -139,7 +141,10 @@ def test_audit_export_and_mirror(grace: Any, tmp_path: Path) -> None:
     code, _, _ = grace("audit", "export", "-o", str(tmp_path / "audit.jsonl"))
     assert code == 0
     exported = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
-    mirrored = [json.loads(line) for line in (tmp_path / "logs" / "immutable_audit.jsonl").read_text().splitlines()]
+    mirrored = [
+        json.loads(line)
+        for line in (tmp_path / "logs" / "immutable_audit.jsonl").read_text().splitlines()
+    ]
     assert [e["seq"] for e in exported] == list(range(1, len(exported) + 1))
     assert [e["hash"] for e in exported] == [e["hash"] for e in mirrored]
     assert {"run.created", "run.started", "step.started", "step.succeeded", "run.succeeded"} <= {
@@ -177,12 +182,20 @@ def test_seed_entry_point(grace: Any) -> None:
     grace.write("hello", "name: hello\nsteps:\n  - {name: a, action: log, with: {message: x}}\n")
     env = {**os.environ, **grace.env}
     done = subprocess.run(
-        [sys.executable, "-m", "grace.playbook_engine", "execute", "hello"], env=env, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "grace.playbook_engine", "execute", "hello"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert "succeeded" in done.stdout
     dry = subprocess.run(
-        [sys.executable, "-m", "grace.playbook_engine", "test", "hello", "--dry-run"], env=env, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "grace.playbook_engine", "test", "hello", "--dry-run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert dry.returncode == 0, dry.stderr
     assert "dry run" in dry.stdout

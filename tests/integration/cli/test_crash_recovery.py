@@ -51,7 +51,9 @@ def test_sigkill_mid_step_leaves_run_interrupted(grace: Any) -> None:
             with: {message: "must not run"}
         """,
     )
-    grace.write("quick", "name: quick\nsteps:\n  - {name: hello, action: log, with: {message: hi}}\n")
+    grace.write(
+        "quick", "name: quick\nsteps:\n  - {name: hello, action: log, with: {message: hi}}\n"
+    )
     proc = grace.spawn("execute", "long_job")
     try:
         run_id = _wait_for_started_step(grace.env["GRACE_DATABASE_URL"], "nap", proc)
@@ -70,14 +72,16 @@ def test_sigkill_mid_step_leaves_run_interrupted(grace: Any) -> None:
     record = json.loads(shown.stdout)
     assert record["status"] == RunStatus.INTERRUPTED.value
     assert record["last_completed_step"] == "first"
-    assert "nap" in record["error"] and "not idempotent" in record["error"]
+    assert "nap" in record["error"]
+    assert "not idempotent" in record["error"]
     steps = {(s["step"], s["status"]) for s in record["steps"]}
     assert ("first", "succeeded") in steps
     assert ("nap", "interrupted") in steps
     assert not any(s["step"] == "after" for s in record["steps"])
     # Its human-readable timeline too.
     text = grace.run_process("runs", "show", run_id)
-    assert "interrupted" in text.stdout and "first" in text.stdout
+    assert "interrupted" in text.stdout
+    assert "first" in text.stdout
 
 
 def test_sigkill_before_idempotent_steps_resumes(grace: Any, tmp_path: Path) -> None:
@@ -100,7 +104,9 @@ def test_sigkill_before_idempotent_steps_resumes(grace: Any, tmp_path: Path) -> 
             with: {{message: "done"}}
         """,
     )
-    grace.write("quick", "name: quick\nsteps:\n  - {name: hello, action: log, with: {message: hi}}\n")
+    grace.write(
+        "quick", "name: quick\nsteps:\n  - {name: hello, action: log, with: {message: hi}}\n"
+    )
     proc = grace.spawn("execute", "resumable")
     try:
         run_id = _wait_for_started_step(grace.env["GRACE_DATABASE_URL"], "wait_for_flag", proc)

@@ -40,14 +40,21 @@ async def test_step_failing_twice_then_succeeding(
     """A second step that fails twice then succeeds: run succeeded, three attempts recorded."""
     counter = tmp_path / "count"
     write_playbook(
-        "flaky", FLAKY.replace("{py}", sys.executable).replace("{code}", COUNT_CODE).replace("{counter}", str(counter))
+        "flaky",
+        FLAKY.replace("{py}", sys.executable)
+        .replace("{code}", COUNT_CODE)
+        .replace("{counter}", str(counter)),
     )
     engine = make_engine()
     run = await engine.execute("flaky_then_fine")
     assert run.status is RunStatus.SUCCEEDED, run.error
     attempts = [a for a in engine.store.step_attempts(run.id) if a.step == "flaky"]
     assert [a.attempt for a in attempts] == [1, 2, 3]
-    assert [a.status for a in attempts] == [StepStatus.FAILED, StepStatus.FAILED, StepStatus.SUCCEEDED]
+    assert [a.status for a in attempts] == [
+        StepStatus.FAILED,
+        StepStatus.FAILED,
+        StepStatus.SUCCEEDED,
+    ]
     assert all(a.duration_ms is not None and a.duration_ms >= 0 for a in attempts)
     assert counter.read_text() == "3"
     assert run.last_completed_step == "flaky"

@@ -22,7 +22,13 @@ def store(database_url: str) -> Iterator[Store]:
 
 def _run(store: Store, run_id: str = "run_1") -> Run:
     return store.create_run(
-        Run(id=run_id, playbook="p", playbook_version="1", status=RunStatus.QUEUED, created_at=store.clock.now())
+        Run(
+            id=run_id,
+            playbook="p",
+            playbook_version="1",
+            status=RunStatus.QUEUED,
+            created_at=store.clock.now(),
+        )
     )
 
 
@@ -30,7 +36,8 @@ def test_claim_bumps_fence_and_stale_fence_cannot_start_a_step(store: Store) -> 
     """A second claim (after the lease expired) bumps the fence; the first worker's step gate refuses it."""
     _run(store)
     first = store.claim_run("run_1", owner="a:1", lease_s=10)
-    assert first.fence == 1 and first.status is RunStatus.RUNNING
+    assert first.fence == 1
+    assert first.status is RunStatus.RUNNING
     with pytest.raises(RunError, match="cannot be claimed"):
         store.claim_run("run_1", owner="b:2", lease_s=10)
     assert isinstance(store.clock, FakeClock)
@@ -39,10 +46,24 @@ def test_claim_bumps_fence_and_stale_fence_cannot_start_a_step(store: Store) -> 
     assert second.fence == 2
     with pytest.raises(FenceLost, match="fence 2, ours 1"):
         store.begin_step(
-            "run_1", fence=1, step="s", phase=StepPhase.MAIN, index=0, attempt=1, action="log", params={}
+            "run_1",
+            fence=1,
+            step="s",
+            phase=StepPhase.MAIN,
+            index=0,
+            attempt=1,
+            action="log",
+            params={},
         )
     attempt = store.begin_step(
-        "run_1", fence=2, step="s", phase=StepPhase.MAIN, index=0, attempt=1, action="log", params={}
+        "run_1",
+        fence=2,
+        step="s",
+        phase=StepPhase.MAIN,
+        index=0,
+        attempt=1,
+        action="log",
+        params={},
     )
     assert attempt.status is StepStatus.STARTED
 
@@ -52,14 +73,33 @@ def test_step_outcome_and_outputs_recorded_with_audit(store: Store) -> None:
     _run(store)
     run = store.claim_run("run_1", owner="a:1", lease_s=10)
     attempt = store.begin_step(
-        "run_1", fence=run.fence, step="s", phase=StepPhase.MAIN, index=0, attempt=1, action="log", params={"x": 1}
+        "run_1",
+        fence=run.fence,
+        step="s",
+        phase=StepPhase.MAIN,
+        index=0,
+        attempt=1,
+        action="log",
+        params={"x": 1},
     )
-    store.finish_step(attempt, fence=run.fence, status=StepStatus.SUCCEEDED, outputs={"pids": [1, 2]}, completed=True)
+    store.finish_step(
+        attempt,
+        fence=run.fence,
+        status=StepStatus.SUCCEEDED,
+        outputs={"pids": [1, 2]},
+        completed=True,
+    )
     done = store.finish_run("run_1", fence=run.fence, status=RunStatus.SUCCEEDED)
     assert done.outputs == {"s": {"pids": [1, 2]}}
     assert done.last_completed_step == "s"
     actions = [e.action for e in store.audit_entries(subject="run_1")]
-    assert actions == ["run.created", "run.started", "step.started", "step.succeeded", "run.succeeded"]
+    assert actions == [
+        "run.created",
+        "run.started",
+        "step.started",
+        "step.succeeded",
+        "run.succeeded",
+    ]
     seqs = [e.seq for e in store.audit_entries()]
     assert seqs == list(range(1, len(seqs) + 1))
 
@@ -68,13 +108,31 @@ def test_interrupt_closes_open_attempts_and_bumps_fence(store: Store) -> None:
     """interrupt_run marks open attempts interrupted and fences out the old worker."""
     _run(store)
     run = store.claim_run("run_1", owner="a:1", lease_s=10)
-    store.begin_step("run_1", fence=run.fence, step="s", phase=StepPhase.MAIN, index=0, attempt=1, action="x", params={})
+    store.begin_step(
+        "run_1",
+        fence=run.fence,
+        step="s",
+        phase=StepPhase.MAIN,
+        index=0,
+        attempt=1,
+        action="x",
+        params={},
+    )
     after = store.interrupt_run("run_1", reason="worker died")
     assert after.status is RunStatus.INTERRUPTED
     assert after.fence == run.fence + 1
     assert [a.status for a in store.step_attempts("run_1")] == [StepStatus.INTERRUPTED]
     with pytest.raises(FenceLost):
-        store.begin_step("run_1", fence=run.fence, step="t", phase=StepPhase.MAIN, index=1, attempt=1, action="x", params={})
+        store.begin_step(
+            "run_1",
+            fence=run.fence,
+            step="t",
+            phase=StepPhase.MAIN,
+            index=1,
+            attempt=1,
+            action="x",
+            params={},
+        )
 
 
 def test_get_run_by_prefix_and_unknown(store: Store) -> None:
@@ -92,7 +150,18 @@ def test_non_json_outputs_are_stored_as_text(store: Store) -> None:
 
     _run(store)
     run = store.claim_run("run_1", owner="a:1", lease_s=10)
-    attempt = store.begin_step("run_1", fence=run.fence, step="s", phase=StepPhase.MAIN, index=0, attempt=1, action="x", params={})
+    attempt = store.begin_step(
+        "run_1",
+        fence=run.fence,
+        step="s",
+        phase=StepPhase.MAIN,
+        index=0,
+        attempt=1,
+        action="x",
+        params={},
+    )
     when = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    done = store.finish_step(attempt, fence=run.fence, status=StepStatus.SUCCEEDED, outputs={"at": when}, completed=True)
+    done = store.finish_step(
+        attempt, fence=run.fence, status=StepStatus.SUCCEEDED, outputs={"at": when}, completed=True
+    )
     assert done.outputs == {"at": str(when)}
