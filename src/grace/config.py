@@ -88,7 +88,8 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
     if not isinstance(data, Mapping):
         msg = f"{path}:1: the top level must be a mapping of settings"
         raise ConfigError(msg)
-    lines = {str(k): data.lc.key(k)[0] + 1 for k in data}
+    marks: Any = data  # ruamel's CommentedMap keeps each key's line in .lc
+    lines = {str(k): marks.lc.key(k)[0] + 1 for k in data}
     return _plain(data), lines
 
 

@@ -6,6 +6,7 @@ Built once at an entry point (CLI, API, tests) and passed down. Nothing else wir
 from __future__ import annotations
 
 import difflib
+from functools import partial
 from collections.abc import Mapping
 from typing import Any
 
@@ -204,7 +205,7 @@ class Engine:
         )
         for run in orphans:
             verdict = await anyio.to_thread.run_sync(
-                lambda r=run: decide(r, self.store, self.registry, self.playbook)
+                decide, run, self.store, self.registry, self.playbook
             )
             outcomes.append(verdict)
             if verdict.action == "resume":
@@ -215,8 +216,12 @@ class Engine:
                 )
                 try:
                     await anyio.to_thread.run_sync(
-                        lambda r=run: self.store.claim_run(
-                            r.id, owner=self.runner.owner, lease_s=1, force=True
+                        partial(
+                            self.store.claim_run,
+                            run.id,
+                            owner=self.runner.owner,
+                            lease_s=1,
+                            force=True,
                         )
                     )
                     await self.runner.execute(run.id, resume=True)
@@ -229,7 +234,7 @@ class Engine:
                     run_id=run.id,
                 )
                 await anyio.to_thread.run_sync(
-                    lambda r=run, v=verdict: self.store.interrupt_run(r.id, reason=v.reason)
+                    partial(self.store.interrupt_run, run.id, reason=verdict.reason)
                 )
         return outcomes
 

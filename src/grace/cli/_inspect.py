@@ -92,7 +92,7 @@ def playbooks_list(ctx: typer.Context, json_out: JsonOpt = False) -> None:
             str(r["version"]),
             str(r["risk_level"]),
             str(r["autonomy_tier"]),
-            ",".join(r["triggers"]) or "manual",
+            ",".join(str(t) for t in r["triggers"]) or "manual",  # type: ignore[attr-defined]
             str(r["steps"]),
             "bundled" if r["bundled"] else str(r["file"]),
             str(r["description"])[:60],

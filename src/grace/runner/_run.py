@@ -129,7 +129,8 @@ class Runner:
                         tg.cancel_scope.cancel()
             except FenceLost as exc:
                 log.warning(str(exc), event_type="run.fence_lost")
-                return await self._db(self.store.get_run, run.id)
+                current: Run = await self._db(self.store.get_run, run.id)
+                return current
             return final
 
     async def _keep_lease(self, run: Run) -> None:

@@ -11,9 +11,9 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, Table, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from grace.audit._chain import AuditDraft, AuditEntry
@@ -39,10 +39,10 @@ __all__ = ("AuditListener", "Store", "open_store")
 AuditListener = Callable[[list[AuditEntry]], None]
 """Called after a transaction that appended audit entries commits (mirror, checkpoints)."""
 
-_runs = RunRow.__table__
-_steps = StepAttemptRow.__table__
-_tickets = TicketRow.__table__
-_audit = AuditRow.__table__
+_runs = cast(Table, RunRow.__table__)
+_steps = cast(Table, StepAttemptRow.__table__)
+_tickets = cast(Table, TicketRow.__table__)
+_audit = cast(Table, AuditRow.__table__)
 
 
 def jsonable(value: Any) -> Any:
