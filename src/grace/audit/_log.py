@@ -17,33 +17,34 @@ checkpoint, the newest entry's hash is signed.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import anyio
-import structlog
 
 from grace.audit._chain import AuditDraft, AuditEntry, Checkpoint, format_time
+from grace.audit._mirror import Mirror
 from grace.audit._signing import SigningKey, load_or_create_key
+from grace.audit._verify import Progress, VerifyReport, verify
 from grace.errors import AuditError, StoreError
 from grace.store import _audit_sql
 from grace.types import Clock, SystemClock
 
 if TYPE_CHECKING:
     from anyio.abc import TaskStatus
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
     from sqlalchemy import Engine
 
 __all__ = ("DEFAULT_MIRROR", "AuditLog")
 
 DEFAULT_MIRROR = Path("logs/immutable_audit.jsonl")
 """Where the mirror goes unless told otherwise."""
-
-_log = structlog.get_logger("grace.audit")
 
 
 class _Batch:
@@ -106,16 +107,17 @@ class AuditLog:
         # Guards the mirror file and the checkpoint counters: the store calls committed()
         # from worker threads while the flusher runs in another.
         self._lock = threading.Lock()
-        self._mirror: IO[str] | None = None
-        self._synced_upto = 0
-        self._counters_ready = False
+        self._mirror = Mirror(mirror_path)
+        self._ready = False
+        self._ready_lock = threading.Lock()
         self._checkpointed_seq = 0
         self._batches: deque[_Batch] = deque()
         """Batches filling up or waiting for the flusher; the flusher takes the leftmost."""
         self._wake: anyio.Event | None = None
         self._stopped: anyio.Event | None = None
-        self._state = "new"  # new → running → closing → closed
+        self._state = "new"  # new → running → closed (the flusher's life)
         self._closing = False
+        """Set by aclose(): refuse new drafts, flush what is pending, then stop."""
 
     # ------------------------------------------------------------------ group commit
 
@@ -144,7 +146,7 @@ class AuditLog:
         self._state = "running"
         clean = False
         try:
-            await anyio.to_thread.run_sync(self.sync_mirror)
+            await anyio.to_thread.run_sync(self._ensure_ready)
             task_status.started()
             await self._flush_loop()
             await anyio.to_thread.run_sync(self.checkpoint)
@@ -237,7 +239,7 @@ class AuditLog:
         batch.done.set()
 
     def _commit_batch(self, prepared: list[_audit_sql.PreparedDraft]) -> list[AuditEntry]:
-        self._ensure_counters()
+        self._ensure_ready()
         now = self._clock.now()
         signed: Checkpoint | None = None
         with self.engine.begin() as conn:
@@ -267,7 +269,7 @@ class AuditLog:
         """
         if not entries:
             return
-        self._ensure_counters()
+        self._ensure_ready()
         self._record(entries, None)
         newest = max(entries, key=lambda e: e.seq)
         with self._lock:
@@ -297,6 +299,19 @@ class AuditLog:
         self.checkpoint()
         self._close_mirror()
 
+    def verify(
+        self,
+        *,
+        public_keys: Mapping[str, Ed25519PublicKey] | None = None,
+        progress: Progress | None = None,
+    ) -> VerifyReport:
+        """:func:`~grace.audit.verify` this log, by default under this installation's key.
+
+        An auditor who does not trust the data dir passes the public keys they kept.
+        """
+        keys = public_keys if public_keys is not None else {self.key.key_id: self.key.public_key}
+        return verify(self.engine, public_keys=keys, progress=progress)
+
     def export(self, out: TextIO, from_seq: int = 1) -> int:
         """Write entries from ``from_seq`` on to ``out`` as JSONL; returns how many."""
         written = 0
@@ -306,75 +321,54 @@ class AuditLog:
                 written += len(page)
         return written
 
+    def export_checkpoints(self, out: TextIO) -> int:
+        """Write every signed checkpoint to ``out`` as JSONL; returns how many.
+
+        One object per line: ``seq``, ``hash``, ``signed_at``, ``key_id``, ``signature``.
+        """
+        with _audit_sql.snapshot(self.engine) as snap:
+            checkpoints = snap.checkpoints()
+        for cp in checkpoints:
+            out.write(json.dumps(dataclasses.asdict(cp), separators=(",", ":")) + "\n")
+        return len(checkpoints)
+
     def sync_mirror(self) -> int:
         """Append to the mirror what the database holds past the mirror's last line.
 
-        Called when the flusher starts, so a crash between a commit and its mirror write
-        leaves no hole (a missing mirror is rebuilt in full). Returns how many lines it wrote.
+        Called on first use (so also when the flusher starts): a crash between a commit and
+        its mirror write leaves no hole, and a missing mirror is rebuilt in full. Returns how
+        many lines it wrote.
         """
         with self._lock:
-            last = _last_mirrored_seq(self.mirror_path)
-            written = 0
-            with _audit_sql.snapshot(self.engine) as snap:
-                head = snap.head()
-                head_seq = 0 if head is None else head[0]
-                if head_seq > last:
-                    out = self._open_mirror()
-                    for page in snap.pages(last + 1):
-                        rows = [r for r in page if r[0] <= head_seq]
-                        out.write("".join(AuditEntry(*r).to_json() + "\n" for r in rows))
-                        written += len(rows)
-                    out.flush()
-            self._synced_upto = max(self._synced_upto, head_seq)
-        return written
+            return self._mirror.catch_up(self.engine)
 
     # ------------------------------------------------------------------ internals
 
-    def _ensure_counters(self) -> None:
-        if self._counters_ready:
+    def _ensure_ready(self) -> None:
+        """On first use: bring the mirror up to date and load the checkpoint counter."""
+        if self._ready:
             return
-        with self.engine.connect() as conn:
-            last = _audit_sql.last_checkpoint(conn)
-        with self._lock:
-            if not self._counters_ready:
-                self._checkpointed_seq = max(
-                    self._checkpointed_seq, 0 if last is None else last.seq
-                )
-                self._counters_ready = True
+        with self._ready_lock:
+            if self._ready:
+                return
+            self.sync_mirror()
+            with self.engine.connect() as conn:
+                last = _audit_sql.last_checkpoint(conn)
+            with self._lock:
+                signed = 0 if last is None else last.seq
+                self._checkpointed_seq = max(self._checkpointed_seq, signed)
+            self._ready = True
 
     def _record(self, entries: Sequence[AuditEntry], signed: Checkpoint | None) -> None:
-        """After a commit: mirror the entries and move the checkpoint counters."""
+        """After a commit: mirror the entries and move the checkpoint counter."""
         with self._lock:
-            lines = [e.to_json() + "\n" for e in entries if e.seq > self._synced_upto]
-            try:
-                out = self._open_mirror()
-                out.write("".join(lines))
-                out.flush()
-            except OSError as exc:
-                # The entries are committed; the mirror catches up from the database on the
-                # next start (sync_mirror). Failing the callers here would lie to them.
-                _log.error("audit_mirror_write_failed", path=str(self.mirror_path), error=str(exc))
-                self._close_mirror_locked()
+            self._mirror.write(entries)
             if signed is not None:
                 self._checkpointed_seq = max(self._checkpointed_seq, signed.seq)
 
-    def _open_mirror(self) -> IO[str]:
-        if self._mirror is None:
-            self.mirror_path.parent.mkdir(parents=True, exist_ok=True)
-            self._mirror = self.mirror_path.open("a", encoding="utf-8", newline="\n")
-        return self._mirror
-
     def _close_mirror(self) -> None:
         with self._lock:
-            self._close_mirror_locked()
-
-    def _close_mirror_locked(self) -> None:
-        if self._mirror is not None:
-            mirror, self._mirror = self._mirror, None
-            try:
-                mirror.close()
-            except OSError as exc:
-                _log.error("audit_mirror_close_failed", path=str(self.mirror_path), error=str(exc))
+            self._mirror.close()
 
 
 def _batch_error(exc: BaseException, size: int) -> BaseException:
@@ -383,23 +377,3 @@ def _batch_error(exc: BaseException, size: int) -> BaseException:
     error = kind(f"the audit batch of {size} entries did not commit: {exc}")
     error.__cause__ = exc
     return error
-
-
-def _last_mirrored_seq(path: Path) -> int:
-    """The seq on the mirror's last complete line (0 for a missing or empty mirror)."""
-    try:
-        with path.open("rb") as f:
-            size = f.seek(0, 2)
-            start = max(0, size - 65536)
-            f.seek(start)
-            tail = f.read()
-    except FileNotFoundError:
-        return 0
-    for line in reversed(tail.splitlines()):
-        try:
-            seq = json.loads(line)["seq"]
-        except (ValueError, KeyError, TypeError):
-            continue  # a torn last line after a crash: look at the one before
-        if isinstance(seq, int):
-            return seq
-    return 0

@@ -151,16 +151,22 @@ def _lock_head(conn: Connection) -> tuple[int, str]:
     sql = _sql(lock, paramstyle)
     row = conn.exec_driver_sql(sql, (_HEAD_ID,)).first()
     if row is None:
+        # First append ever. Two PostgreSQL writers can both get here: the second one's insert
+        # waits for the first one's commit and then does nothing, and its FOR UPDATE read
+        # sees the head the first one left.
+        conn.execute(_insert_ignore(conn, _head).values(id=_HEAD_ID, seq=0, hash=GENESIS))
+        row = conn.exec_driver_sql(sql, (_HEAD_ID,)).one()
+    seq, digest = int(row[0]), str(row[1])
+    if seq == 0:
         last = conn.execute(select(func.max(_log.c.seq))).scalar()
         if last is not None:
             msg = (
-                f"the audit_head row is missing but audit_log holds entries up to seq {last}: "
-                "the chain head was deleted, so new entries cannot be linked"
+                f"the audit_head row is missing or reset but audit_log holds entries up to seq "
+                f"{last}: new entries cannot be linked to the chain (run `grace audit verify`, "
+                "and restore audit_head from a backup)"
             )
             raise AuditError(msg)
-        conn.execute(_insert_ignore(conn, _head).values(id=_HEAD_ID, seq=0, hash=GENESIS))
-        row = conn.exec_driver_sql(sql, (_HEAD_ID,)).one()
-    return int(row[0]), str(row[1])
+    return seq, digest
 
 
 def _insert_ignore(conn: Connection, table: Any) -> Any:

@@ -170,6 +170,40 @@ class TestGroupCommit:
         assert len(db_entries(db_engine)) == 5
 
 
+class TestConcurrentWriters:
+    def test_racing_first_appends_share_one_head(self, db_engine: Engine) -> None:
+        """Writers racing to create the head row on an empty log all succeed, densely."""
+        barrier = threading.Barrier(8)
+        errors: list[BaseException] = []
+
+        def first_append(k: int) -> None:
+            barrier.wait()
+            try:
+                with db_engine.begin() as conn:
+                    _audit_sql.append_entries(conn, [draft(k), draft(k + 10)], datetime.now(UTC))
+            except Exception as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=first_append, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert [e.seq for e in db_entries(db_engine)] == list(range(1, 17))
+        assert verify(db_engine, public_keys=None).ok
+
+    def test_a_reset_head_is_refused(
+        self, make_log: Callable[..., AuditLog], tamper: Tamper
+    ) -> None:
+        """A head moved back to 0 under existing entries would fork the chain: refused."""
+        log = make_log()
+        log.append_now([draft(1)])
+        tamper(f"UPDATE audit_head SET seq = 0, hash = '{'0' * 64}' WHERE id = 1")
+        with pytest.raises(AuditError, match="missing or reset"):
+            log.append_now([draft(2)])
+
+
 class TestMirror:
     @pytest.mark.anyio
     async def test_mirror_lines_equal_the_database_rows(
@@ -231,18 +265,47 @@ class TestMirror:
             await second.append(draft(3))
         assert [line["seq"] for line in mirror_lines(mirror)] == [1, 2, 3, 4]
 
-    def test_a_torn_last_line_is_completed_after_it(
+    def test_a_torn_last_line_is_replaced(
         self, make_log: Callable[..., AuditLog], tmp_path: Path
     ) -> None:
-        """A crash mid-line leaves a torn line; the catch-up resumes after the last whole one."""
+        """A crash mid-line leaves a torn line; it is cut and the entry written again whole."""
         log = make_log()
         log.append_now([draft(i) for i in range(3)])
         log.close()
         mirror = tmp_path / "logs" / "immutable_audit.jsonl"
-        text = mirror.read_text(encoding="utf-8").splitlines(keepends=True)
-        mirror.write_text(text[0] + text[1][:20], encoding="utf-8")
+        whole = mirror.read_text(encoding="utf-8")
+        lines = whole.splitlines(keepends=True)
+        mirror.write_text(lines[0] + lines[1][:20], encoding="utf-8")
         assert make_log().sync_mirror() == 2
-        assert mirror.read_text(encoding="utf-8").endswith(text[2])
+        assert mirror.read_text(encoding="utf-8") == whole
+
+    def test_catch_up_after_lines_longer_than_the_read_window(
+        self, make_log: Callable[..., AuditLog], tmp_path: Path
+    ) -> None:
+        """Finding the mirror's last seq works when lines are larger than 64 KiB."""
+        log = make_log()
+        big = [
+            AuditDraft("engine", "run.created", f"r{i}", {"blob": "x" * 100_000}) for i in range(3)
+        ]
+        log.append_now(big)
+        log.close()
+        mirror = tmp_path / "logs" / "immutable_audit.jsonl"
+        whole = mirror.read_text(encoding="utf-8")
+        mirror.write_text("".join(whole.splitlines(keepends=True)[:2]), encoding="utf-8")
+        assert make_log().sync_mirror() == 1
+        assert mirror.read_text(encoding="utf-8") == whole
+
+    def test_the_synchronous_path_catches_up_too(
+        self, make_log: Callable[..., AuditLog], db_engine: Engine, tmp_path: Path
+    ) -> None:
+        """append_now / committed() bring a lagging mirror up to date on first use."""
+        with db_engine.begin() as conn:
+            _audit_sql.append_entries(conn, [draft(i) for i in range(4)], datetime.now(UTC))
+        log = make_log()
+        log.append_now([draft(4)])
+        lines = mirror_lines(tmp_path / "logs" / "immutable_audit.jsonl")
+        assert lines == [e.to_dict() for e in db_entries(db_engine)]
+        assert len(lines) == 5
 
 
 class TestCheckpoints:
@@ -293,6 +356,20 @@ class TestCheckpoints:
             assert [cp.seq for cp in _audit_sql.list_checkpoints(conn)] == [100, 200]
 
 
+class TestVerifyShortcut:
+    def test_log_verify_uses_the_installation_key(
+        self, make_log: Callable[..., AuditLog], tamper: Tamper
+    ) -> None:
+        """AuditLog.verify() checks the chain and signatures under its own public key."""
+        log = make_log(checkpoint_every=5)
+        log.append_now([draft(i) for i in range(12)])
+        report = log.verify()
+        assert report.ok
+        assert report.signatures_checked == 1
+        tamper("UPDATE audit_log SET subject = 'x' WHERE seq = 3")
+        assert log.verify().first_bad_seq == 3
+
+
 class TestExport:
     def test_export_verifies_with_the_documented_twenty_lines(
         self, make_log: Callable[..., AuditLog], db_engine: Engine
@@ -306,6 +383,19 @@ class TestExport:
         assert auditor_verify(out.getvalue().splitlines()) == 21
         partial = io.StringIO()
         assert log.export(partial, from_seq=20) == 2
+
+    def test_exported_checkpoints_verify_with_the_public_key(
+        self, make_log: Callable[..., AuditLog], tmp_path: Path
+    ) -> None:
+        """Checkpoints export as JSONL an auditor checks with the .pub file alone."""
+        log = make_log(checkpoint_every=10)
+        for start in range(0, 30, 10):
+            log.append_now([draft(i) for i in range(start, start + 10)])
+        entries, checkpoints = io.StringIO(), io.StringIO()
+        log.export(entries)
+        assert log.export_checkpoints(checkpoints) == 3
+        pem = (tmp_path / "data" / "audit_ed25519.pub").read_bytes()
+        assert auditor_check_checkpoints(entries.getvalue(), checkpoints.getvalue(), pem) == 3
 
 
 def auditor_verify(lines: list[str]) -> int:
@@ -321,3 +411,18 @@ def auditor_verify(lines: list[str]) -> int:
         assert digest == e["hash"], f"entry {number} was edited"
         prev = digest
     return len(lines)
+
+
+def auditor_check_checkpoints(entries: str, checkpoints: str, public_pem: bytes) -> int:
+    """Checkpoint verification as docs/audit.md shows it."""
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    public_key = load_pem_public_key(public_pem)
+    hashes = {e["seq"]: e["hash"] for e in map(json.loads, entries.splitlines())}
+    count = 0
+    for cp in map(json.loads, checkpoints.splitlines()):
+        message = f"{cp['seq']}:{cp['hash']}".encode("ascii")
+        public_key.verify(bytes.fromhex(cp["signature"]), message)  # type: ignore[union-attr, call-arg]
+        assert hashes[cp["seq"]] == cp["hash"], f"checkpoint {cp['seq']} does not match"
+        count += 1
+    return count
