@@ -193,6 +193,28 @@ class TestConcurrentWriters:
         assert [e.seq for e in db_entries(db_engine)] == list(range(1, 17))
         assert verify(db_engine, public_keys=None).ok
 
+    def test_verify_while_appending(self, make_log: Callable[..., AuditLog]) -> None:
+        """verify reads one snapshot without the write lock: appends go on, and it passes."""
+        log = make_log(checkpoint_every=50)
+        log.append_now([draft(i) for i in range(200)])
+        stop = threading.Event()
+        appended: list[int] = []
+
+        def writer() -> None:
+            while not stop.is_set():
+                appended.append(log.append_now([draft(i) for i in range(20)])[-1].seq)
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        try:
+            reports = [log.verify() for _ in range(10)]
+        finally:
+            stop.set()
+            thread.join()
+        assert all(r.ok for r in reports), [r.problem for r in reports]
+        assert appended, "the writer was blocked for the whole time"
+        assert log.verify().entries_checked == appended[-1]
+
     def test_a_reset_head_is_refused(
         self, make_log: Callable[..., AuditLog], tamper: Tamper
     ) -> None:
