@@ -18,6 +18,7 @@ from grace.audit._chain import (
     format_time,
     link,
 )
+from grace.audit._export import export_checkpoints_jsonl, export_jsonl
 from grace.audit._log import DEFAULT_MIRROR, AuditLog
 from grace.audit._signing import (
     PRIVATE_KEY_FILE,
@@ -47,6 +48,8 @@ __all__ = (
     "canonical_entry",
     "canonical_payload",
     "checkpoint_message",
+    "export_checkpoints_jsonl",
+    "export_jsonl",
     "format_time",
     "key_id",
     "link",

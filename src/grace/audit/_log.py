@@ -17,8 +17,6 @@ checkpoint, the newest entry's hash is signed.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -29,6 +27,7 @@ from typing import TYPE_CHECKING, TextIO
 import anyio
 
 from grace.audit._chain import AuditDraft, AuditEntry, Checkpoint, format_time
+from grace.audit._export import export_checkpoints_jsonl, export_jsonl
 from grace.audit._mirror import Mirror
 from grace.audit._signing import SigningKey, load_or_create_key
 from grace.audit._verify import Progress, VerifyReport, verify
@@ -314,23 +313,11 @@ class AuditLog:
 
     def export(self, out: TextIO, from_seq: int = 1) -> int:
         """Write entries from ``from_seq`` on to ``out`` as JSONL; returns how many."""
-        written = 0
-        with _audit_sql.snapshot(self.engine) as snap:
-            for page in snap.pages(from_seq):
-                out.write("".join(AuditEntry(*row).to_json() + "\n" for row in page))
-                written += len(page)
-        return written
+        return export_jsonl(self.engine, out, from_seq)
 
     def export_checkpoints(self, out: TextIO) -> int:
-        """Write every signed checkpoint to ``out`` as JSONL; returns how many.
-
-        One object per line: ``seq``, ``hash``, ``signed_at``, ``key_id``, ``signature``.
-        """
-        with _audit_sql.snapshot(self.engine) as snap:
-            checkpoints = snap.checkpoints()
-        for cp in checkpoints:
-            out.write(json.dumps(dataclasses.asdict(cp), separators=(",", ":")) + "\n")
-        return len(checkpoints)
+        """Write every signed checkpoint to ``out`` as JSONL; returns how many."""
+        return export_checkpoints_jsonl(self.engine, out)
 
     def sync_mirror(self) -> int:
         """Append to the mirror what the database holds past the mirror's last line.

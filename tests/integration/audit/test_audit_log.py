@@ -15,7 +15,15 @@ import anyio
 import pytest
 from sqlalchemy import Engine
 
-from grace.audit import AuditDraft, AuditEntry, AuditLog, load_public_keys, verify
+from grace.audit import (
+    AuditDraft,
+    AuditEntry,
+    AuditLog,
+    export_checkpoints_jsonl,
+    export_jsonl,
+    load_public_keys,
+    verify,
+)
 from grace.errors import AuditError, StoreError
 from grace.store import _audit_sql
 
@@ -418,6 +426,20 @@ class TestExport:
         assert log.export_checkpoints(checkpoints) == 3
         pem = (tmp_path / "data" / "audit_ed25519.pub").read_bytes()
         assert auditor_check_checkpoints(entries.getvalue(), checkpoints.getvalue(), pem) == 3
+
+    def test_engine_level_export_needs_no_key(
+        self, make_log: Callable[..., AuditLog], db_engine: Engine
+    ) -> None:
+        """export_jsonl(engine, out) (what `grace audit export` calls) equals AuditLog.export."""
+        log = make_log(checkpoint_every=5)
+        log.append_now([draft(i) for i in range(7)])
+        via_log, via_engine = io.StringIO(), io.StringIO()
+        log.export(via_log, from_seq=2)
+        assert export_jsonl(db_engine, via_engine, from_seq=2) == 6
+        assert via_engine.getvalue() == via_log.getvalue()
+        checkpoints = io.StringIO()
+        assert export_checkpoints_jsonl(db_engine, checkpoints) == 1
+        assert json.loads(checkpoints.getvalue())["seq"] == 7
 
 
 def auditor_verify(lines: list[str]) -> int:
