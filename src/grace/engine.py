@@ -6,8 +6,8 @@ Built once at an entry point (CLI, API, tests) and passed down. Nothing else wir
 from __future__ import annotations
 
 import difflib
-from functools import partial
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import anyio

@@ -7,7 +7,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 __all__ = (
     "EVENT_KINDS",
@@ -31,19 +31,9 @@ EventKind = Literal[
     "manual",
     "webhook",
 ]
-EVENT_KINDS: tuple[str, ...] = (
-    "exception",
-    "log",
-    "api_error",
-    "health",
-    "heartbeat",
-    "metric",
-    "scheduled",
-    "manual",
-    "webhook",
-)
+EVENT_KINDS: tuple[str, ...] = get_args(EventKind)
 Severity = Literal["debug", "info", "warning", "error", "critical"]
-SEVERITIES: tuple[str, ...] = ("debug", "info", "warning", "error", "critical")
+SEVERITIES: tuple[str, ...] = get_args(Severity)
 
 _VOLATILE = re.compile(r"0x[0-9a-fA-F]+|\b[0-9a-f]{8,}\b|\d+")
 

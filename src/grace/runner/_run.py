@@ -24,7 +24,7 @@ from grace.errors import FenceLost, TemplateError
 from grace.logs import bind_context, get_logger
 from grace.playbooks import Playbook, StepSpec, Templates
 from grace.runner._context import template_context
-from grace.runner._step import StepOutcome, StepRunner
+from grace.runner._step import StepOutcome, StepRunner, StepTarget
 from grace.runs import Run, RunStatus, StepPhase
 from grace.store import Store
 from grace.types import Clock
@@ -206,16 +206,11 @@ class Runner:
                     spec = playbook.steps[index]
                     ctx = template_context(run, config=config, steps=steps_state, flags=_flags(run))
                     with bind_context(step=spec.name):
+                        target = StepTarget(
+                            run, run.fence, spec, StepPhase.MAIN, index, next_attempt.get(index, 1)
+                        )
                         outcome = await stepper.run_step(
-                            run,
-                            fence=run.fence,
-                            playbook=playbook,
-                            spec=spec,
-                            phase=StepPhase.MAIN,
-                            index=index,
-                            template_ctx=ctx,
-                            path=f"steps.{index}",
-                            first_attempt=next_attempt.get(index, 1),
+                            target, playbook=playbook, ctx=ctx, path=f"steps.{index}"
                         )
                     steps_state[spec.name] = _state(outcome)
                     if not outcome.ok and not spec.continue_on_failure:
@@ -265,13 +260,9 @@ class Runner:
                 ctx = template_context(run, config=config, steps=steps_state, flags=_flags(run))
                 with bind_context(step=name):
                     outcome = await stepper.run_step(
-                        run,
-                        fence=run.fence,
+                        StepTarget(run, run.fence, spec, phase, index),
                         playbook=playbook,
-                        spec=spec,
-                        phase=phase,
-                        index=index,
-                        template_ctx=ctx,
+                        ctx=ctx,
                         path=f"recovery.{phase.value}.{index}",
                     )
                 steps_state[name] = _state(outcome)

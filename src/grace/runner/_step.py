@@ -22,7 +22,7 @@ from grace.runner._retry import RetryPolicy
 from grace.runs import Run, StepAttempt, StepPhase, StepStatus
 from grace.store import Store
 
-__all__ = ("StepOutcome", "StepRunner")
+__all__ = ("StepOutcome", "StepRunner", "StepTarget")
 
 log = get_logger("runner")
 
@@ -41,6 +41,28 @@ class StepOutcome:
     @property
     def ok(self) -> bool:
         return self.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED)
+
+
+@dataclass(frozen=True, slots=True)
+class StepTarget:
+    """Which step of which run, under which fence."""
+
+    run: Run
+    fence: int
+    spec: StepSpec
+    phase: StepPhase
+    index: int
+    first_attempt: int = 1
+    """Number of the first attempt (a resumed step continues its numbering)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Early:
+    """A step that ends before its action is called."""
+
+    status: StepStatus
+    error: str
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 def redact(params: dict[str, Any]) -> dict[str, Any]:
@@ -73,126 +95,91 @@ class StepRunner:
     async def _db(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs))
 
-    async def _record_now(
-        self,
-        run: Run,
-        fence: int,
-        spec: StepSpec,
-        phase: StepPhase,
-        index: int,
-        status: StepStatus,
-        *,
-        params: dict[str, Any],
-        error: str | None,
-        completed: bool,
-        number: int = 1,
-    ) -> StepOutcome:
-        """Record a step that ends without calling its action (skipped, or failed before it)."""
-        attempt = await self._db(
+    async def _begin(self, at: StepTarget, number: int, params: dict[str, Any]) -> StepAttempt:
+        """The step gate (raises FenceLost when the run moved on)."""
+        attempt: StepAttempt = await self._db(
             self.store.begin_step,
-            run.id,
-            fence=fence,
-            step=spec.name,
-            phase=phase,
-            index=index,
+            at.run.id,
+            fence=at.fence,
+            step=at.spec.name,
+            phase=at.phase,
+            index=at.index,
             attempt=number,
-            action=spec.action,
+            action=at.spec.action,
             params=params,
             actor=self.owner,
         )
-        await self._db(
-            self.store.finish_step,
-            attempt,
-            fence=fence,
-            status=status,
-            error=error,
-            completed=completed,
-            actor=self.owner,
-        )
-        return StepOutcome(status=status, error=error, attempts=1)
+        return attempt
+
+    async def _finish(
+        self,
+        at: StepTarget,
+        attempt: StepAttempt,
+        status: StepStatus,
+        *,
+        outputs: dict[str, Any] | None = None,
+        error: str | None = None,
+        completed: bool = False,
+    ) -> None:
+        with anyio.CancelScope(shield=True):  # an outcome is recorded even while cancelling
+            await self._db(
+                self.store.finish_step,
+                attempt,
+                fence=at.fence,
+                status=status,
+                outputs=outputs,
+                error=error,
+                completed=completed,
+                actor=self.owner,
+            )
 
     async def run_step(
-        self,
-        run: Run,
-        *,
-        fence: int,
-        playbook: Playbook,
-        spec: StepSpec,
-        phase: StepPhase,
-        index: int,
-        template_ctx: dict[str, Any],
-        path: str,
-        first_attempt: int = 1,
+        self, at: StepTarget, *, playbook: Playbook, ctx: dict[str, Any], path: str
     ) -> StepOutcome:
-        """Run ``spec`` to its final outcome.
+        """Run the step at ``at`` to its final outcome.
 
         Raises:
             FenceLost: the run was taken over; nothing further may run.
         """
-        where = playbook.where(path)
-        # 1. when
+        prepared = self._prepare(at.spec, ctx, playbook.where(path))
+        if isinstance(prepared, _Early):
+            # Ends without calling the action: skipped, or failed before it could run.
+            attempt = await self._begin(at, at.first_attempt, prepared.params)
+            skipped = prepared.status is StepStatus.SKIPPED
+            await self._finish(
+                at, attempt, prepared.status, error=prepared.error, completed=skipped
+            )
+            return StepOutcome(status=prepared.status, error=prepared.error, attempts=1)
+        definition, params = prepared
+        policy = RetryPolicy(
+            retries=at.spec.retries,
+            initial_delay_s=at.spec.retry_delay_s,
+            max_delay_s=at.spec.retry_max_delay_s,
+        )
+        return await self._attempts(at, definition, params, policy)
+
+    def _prepare(
+        self, spec: StepSpec, ctx: dict[str, Any], where: str
+    ) -> tuple[ActionDefinition, Any] | _Early:
+        """``when``, then render and validate ``with``: the action and its params, or why not."""
         if spec.when is not None:
             try:
-                should_run = self.templates.test(spec.when, template_ctx, where=f"{where} when")
+                if not self.templates.test(spec.when, ctx, where=f"{where} when"):
+                    return _Early(StepStatus.SKIPPED, f"when: {spec.when!r} was false")
             except TemplateError as exc:
-                return await self._record_now(
-                    run,
-                    fence,
-                    spec,
-                    phase,
-                    index,
-                    StepStatus.FAILED,
-                    params={},
-                    error=str(exc),
-                    completed=False,
-                    number=first_attempt,
-                )
-            if not should_run:
-                return await self._record_now(
-                    run,
-                    fence,
-                    spec,
-                    phase,
-                    index,
-                    StepStatus.SKIPPED,
-                    params={},
-                    error=f"when: {spec.when!r} was false",
-                    completed=True,
-                    number=first_attempt,
-                )
-        # 2. render and validate
+                return _Early(StepStatus.FAILED, str(exc))
         try:
             definition = self.registry.get(spec.action)
         except UnknownAction as exc:
-            error = f"{where}: unknown action {spec.action!r} ({exc.hint})"
-            return await self._record_now(
-                run,
-                fence,
-                spec,
-                phase,
-                index,
-                StepStatus.FAILED,
-                params={},
-                error=error,
-                completed=False,
-                number=first_attempt,
+            return _Early(
+                StepStatus.FAILED, f"{where}: unknown action {spec.action!r} ({exc.hint})"
             )
         try:
-            rendered = self.templates.render(spec.with_, template_ctx, where=f"{where} with")
-            params = definition.params.model_validate(rendered)
+            rendered = self.templates.render(spec.with_, ctx, where=f"{where} with")
         except TemplateError as exc:
-            return await self._record_now(
-                run,
-                fence,
-                spec,
-                phase,
-                index,
-                StepStatus.FAILED,
-                params={},
-                error=str(exc),
-                completed=False,
-                number=first_attempt,
-            )
+            return _Early(StepStatus.FAILED, str(exc))
+        try:
+            return definition, definition.params.model_validate(rendered)
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc']) or 'with'}: {e['msg']}" for e in exc.errors()
@@ -200,87 +187,34 @@ class StepRunner:
             error = (
                 f"{where}: parameters of {spec.action!r} are invalid after rendering: {problems}"
             )
-            return await self._record_now(
-                run,
-                fence,
-                spec,
-                phase,
-                index,
-                StepStatus.FAILED,
-                params=redact(dict(rendered)),
-                error=error,
-                completed=False,
-                number=first_attempt,
-            )
-        recorded = params.model_dump(mode="json")
-        policy = RetryPolicy(
-            retries=spec.retries,
-            initial_delay_s=spec.retry_delay_s,
-            max_delay_s=spec.retry_max_delay_s,
-        )
-        return await self._attempts(
-            run, fence, spec, phase, index, definition, params, recorded, policy, first_attempt
-        )
+            return _Early(StepStatus.FAILED, error, redact(dict(rendered)))
 
     async def _attempts(
-        self,
-        run: Run,
-        fence: int,
-        spec: StepSpec,
-        phase: StepPhase,
-        index: int,
-        definition: ActionDefinition,
-        params: Any,
-        recorded: dict[str, Any],
-        policy: RetryPolicy,
-        first_attempt: int,
+        self, at: StepTarget, definition: ActionDefinition, params: Any, policy: RetryPolicy
     ) -> StepOutcome:
+        spec = at.spec
+        recorded = params.model_dump(mode="json")
         last = StepOutcome(status=StepStatus.FAILED, error="no attempt made")
         for tried in range(policy.max_attempts):
-            number = first_attempt + tried
-            attempt: StepAttempt = await self._db(
-                self.store.begin_step,
-                run.id,
-                fence=fence,
-                step=spec.name,
-                phase=phase,
-                index=index,
-                attempt=number,
-                action=spec.action,
-                params=recorded,
-                actor=self.owner,
-            )
-            ctx: ActionContext = self.make_context(
-                run, spec, number, backup=spec.backup is not False
+            number = at.first_attempt + tried
+            attempt = await self._begin(at, number, recorded)
+            action_ctx: ActionContext = self.make_context(
+                at.run, spec, number, backup=spec.backup is not False
             )
             try:
                 status, outputs, error, retryable = await self._call(
-                    definition, ctx, params, spec.timeout_s
+                    definition, action_ctx, params, spec.timeout_s
                 )
             except anyio.get_cancelled_exc_class():
                 # The run's deadline or a shutdown: record the attempt, then let cancellation go on.
-                with anyio.CancelScope(shield=True):
-                    await self._db(
-                        self.store.finish_step,
-                        attempt,
-                        fence=fence,
-                        status=StepStatus.CANCELLED,
-                        error="cancelled (run deadline or shutdown)",
-                        actor=self.owner,
-                    )
+                await self._finish(
+                    at, attempt, StepStatus.CANCELLED, error="cancelled (run deadline or shutdown)"
+                )
                 raise
             completed = status is StepStatus.SUCCEEDED
-            with anyio.CancelScope(shield=True):
-                await self._db(
-                    self.store.finish_step,
-                    attempt,
-                    fence=fence,
-                    status=status,
-                    outputs=outputs,
-                    error=error,
-                    completed=completed,
-                    actor=self.owner,
-                )
+            await self._finish(
+                at, attempt, status, outputs=outputs, error=error, completed=completed
+            )
             log.info(
                 f"step {spec.name} attempt {number}: {status.value}",
                 event_type=f"step.{status.value}",
@@ -291,7 +225,7 @@ class StepRunner:
             last = StepOutcome(status=status, outputs=outputs, error=error, attempts=number)
             if completed or not retryable or tried + 1 >= policy.max_attempts:
                 return last
-            await ctx.clock.sleep(policy.delay(number, self.rng))
+            await action_ctx.clock.sleep(policy.delay(number, self.rng))
         return last
 
     async def _call(

@@ -33,6 +33,20 @@ def _wait_for_started_step(url: str, step: str, proc: Any, timeout: float = 30) 
     raise AssertionError(f"step {step!r} never started")
 
 
+def _kill_during_step(grace: Any, playbook: str, step: str) -> str:
+    """Start `grace execute PLAYBOOK` as a real process and SIGKILL it once STEP has started."""
+    proc = grace.spawn("execute", playbook)
+    try:
+        run_id = _wait_for_started_step(grace.env["GRACE_DATABASE_URL"], step, proc)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+    return run_id
+
+
 def test_sigkill_mid_step_leaves_run_interrupted(grace: Any) -> None:
     """SIGKILL during a non-idempotent step: after restart the run is interrupted, last step named."""
     grace.write(
@@ -54,15 +68,7 @@ def test_sigkill_mid_step_leaves_run_interrupted(grace: Any) -> None:
     grace.write(
         "quick", "name: quick\nsteps:\n  - {name: hello, action: log, with: {message: hi}}\n"
     )
-    proc = grace.spawn("execute", "long_job")
-    try:
-        run_id = _wait_for_started_step(grace.env["GRACE_DATABASE_URL"], "nap", proc)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
+    run_id = _kill_during_step(grace, "long_job", "nap")
 
     # Restart: the next grace start finds the orphan (owner pid is dead) and records it.
     done = grace.run_process("execute", "quick")
@@ -107,15 +113,7 @@ def test_sigkill_before_idempotent_steps_resumes(grace: Any, tmp_path: Path) -> 
     grace.write(
         "quick", "name: quick\nsteps:\n  - {name: hello, action: log, with: {message: hi}}\n"
     )
-    proc = grace.spawn("execute", "resumable")
-    try:
-        run_id = _wait_for_started_step(grace.env["GRACE_DATABASE_URL"], "wait_for_flag", proc)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
+    run_id = _kill_during_step(grace, "resumable", "wait_for_flag")
     flag.write_text("go")
     done = grace.run_process("execute", "quick")
     assert done.returncode == 0, done.stderr
