@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, nodes
+from jinja2 import StrictUndefined, Undefined, nodes
 from jinja2 import TemplateError as JinjaTemplateError
 from jinja2.exceptions import TemplateSyntaxError
 from jinja2.parser import Parser
@@ -98,11 +98,14 @@ class Templates:
             TemplateError: the expression failed (undefined name, sandbox violation, type error).
         """
         try:
-            return self._expression(expression)(**context)
+            value = self._expression(expression)(**context)
+            if isinstance(value, Undefined):
+                str(value)  # StrictUndefined raises here: a missing value is an error, never None
         except JinjaTemplateError as exc:
             raise TemplateError(_message(where, expression, exc)) from exc
         except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
             raise TemplateError(_message(where, expression, exc)) from exc
+        return value
 
     def test(self, expression: str, context: Mapping[str, Any], *, where: str = "") -> bool:
         """An expression's truth (for ``when`` and conditions)."""

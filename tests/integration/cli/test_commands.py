@@ -199,3 +199,25 @@ def test_seed_entry_point(grace: Any) -> None:
     )
     assert dry.returncode == 0, dry.stderr
     assert "dry run" in dry.stdout
+
+
+def test_logs_filter_by_run(grace: Any) -> None:
+    """`grace logs --run RUN_ID --json` returns that run's records, with its correlation ids."""
+    grace.write("hello", "name: hello\nsteps:\n  - {name: a, action: log, with: {message: hi}}\n")
+    code, out, _ = grace("execute", "hello", "--json")
+    assert code == 0
+    run_id = json.loads(out)["id"]
+    assert grace("execute", "hello")[0] == 0  # a second run whose records must not show up
+    code, out, _ = grace("logs", "--run", run_id, "--json")
+    assert code == 0
+    records = [json.loads(line) for line in out.splitlines()]
+    assert records
+    assert {r["run_id"] for r in records} == {run_id}
+    assert {"run.started", "step.succeeded", "run.succeeded"} <= {r["event_type"] for r in records}
+    assert all(r["playbook_id"] == "hello" for r in records)
+    code, out, _ = grace("logs", "--run", run_id, "--subsystem", "runner")
+    assert code == 0
+    assert "step.succeeded" in out
+    code, out, _ = grace("logs", "--errors", "--json")
+    assert code == 0
+    assert out.strip() == ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -148,3 +149,63 @@ async def test_run_deadline_times_out_and_records_learning(
     actions = [e.action for e in engine.store.audit_entries(subject=run.id)]
     assert "learning.outcome" in actions
     assert actions[-1] == "run.timed_out"
+
+
+async def test_backoff_uses_the_injected_clock(
+    write_playbook: Callable[[str, str], Path], settings: Any
+) -> None:
+    """Retry waits go through the injected clock: exponential, jittered, and recorded in order."""
+    from grace.testing import FakeClock
+
+    write_playbook(
+        "always_fails",
+        """
+        name: always_fails
+        steps:
+          - name: nope
+            action: shell
+            with: {argv: ["false"]}
+            retries: 3
+            retry_delay_s: 10
+            retry_max_delay_s: 25
+        """,
+    )
+    clock = FakeClock()
+    engine = Engine(settings, clock=clock)
+    try:
+        run = await engine.execute("always_fails")
+        assert run.status is RunStatus.FAILED
+        attempts = engine.store.step_attempts(run.id)
+        assert [a.attempt for a in attempts] == [1, 2, 3, 4]
+        assert len(clock.sleeps) == 3
+        for got, nominal in zip(clock.sleeps, [10, 20, 25], strict=True):
+            assert nominal * 0.5 <= got <= nominal
+        # Timestamps come from the same clock: the attempts are spread by the waits.
+        spread = (attempts[-1].started_at - attempts[0].started_at).total_seconds()
+        assert spread == pytest.approx(sum(clock.sleeps), abs=1e-6)
+    finally:
+        engine.close()
+
+
+async def test_template_error_fails_step_with_location(
+    write_playbook: Callable[[str, str], Path], make_engine: Callable[[], Engine]
+) -> None:
+    """A template that fails at run time fails its step (no retries) and names file:line."""
+    path = write_playbook(
+        "needs_var",
+        """
+        name: needs_var
+        steps:
+          - name: greet
+            action: log
+            with: {message: "{{ vars.who.name }}"}
+            retries: 3
+        """,
+    )
+    engine = make_engine()
+    run = await engine.execute("needs_var", vars={"who": "x"})
+    assert run.status is RunStatus.FAILED
+    (attempt,) = engine.store.step_attempts(run.id)
+    assert attempt.error is not None
+    assert f"{path}:" in attempt.error
+    assert "vars.who.name" in attempt.error
