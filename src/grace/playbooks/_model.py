@@ -26,7 +26,15 @@ __all__ = (
 
 Priority = Literal["high", "medium", "low"]
 TriggerType = Literal[
-    "exception", "log_message", "api_error", "scheduled", "manual", "health", "heartbeat", "metric"
+    "exception",
+    "log_message",
+    "api_error",
+    "scheduled",
+    "manual",
+    "health",
+    "heartbeat",
+    "metric",
+    "alert",
 ]
 TrackedMetric = Literal["success_rate", "mttr_seconds", "attempts", "duration_seconds"]
 NAME_PATTERN = r"^[a-z0-9_]+$"
