@@ -31,6 +31,7 @@ from grace.runs import (
 from grace.store import _audit_sql
 from grace.store._convert import run_from_row, run_values, step_from_row, ticket_from_row
 from grace.store._database import create_db_engine, migrate
+from grace.store._ingest import IngestRecords
 from grace.store._tables import AuditRow, RunRow, StepAttemptRow, TicketRow
 from grace.types import Clock, IdFactory, RandomIds, SystemClock
 
@@ -62,7 +63,7 @@ class _Tx:
         self.entries.extend(_audit_sql.append_entries(self.conn, list(drafts), self.now))
 
 
-class Store:
+class Store(IngestRecords):
     """Durable state behind one SQLAlchemy engine."""
 
     def __init__(

@@ -124,3 +124,67 @@ class AuditCheckpointRow(Base):
 
 
 Index("ix_runs_status_created", RunRow.status, RunRow.created_at)
+
+
+class EventRow(Base):
+    """An ingested event. ``(source, event_key)`` is unique: a resent event is a no-op."""
+
+    __tablename__ = "events"
+    __table_args__ = (UniqueConstraint("source", "event_key", name="uq_event_source_key"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source: Mapped[str] = mapped_column(String(300))
+    event_key: Mapped[str] = mapped_column(String(200))
+    time: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    service: Mapped[str] = mapped_column(String(200), default="", index=True)
+    severity: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text)
+    attributes: Mapped[dict[str, Any]]
+    fingerprint: Mapped[str] = mapped_column(String(32), index=True)
+
+
+class SourceOffsetRow(Base):
+    """Where a log source got to in a file, so a restart neither misses nor repeats a line."""
+
+    __tablename__ = "source_offsets"
+
+    source_id: Mapped[str] = mapped_column(String(500), primary_key=True)
+    file_key: Mapped[str] = mapped_column(String(100))
+    """``dev:inode`` of the file the offset belongs to (a rotated file has another)."""
+    offset: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime]
+
+
+class ScheduleFireRow(Base):
+    """One fire of one scheduled job; the key makes a duplicate fire a no-op."""
+
+    __tablename__ = "schedule_fires"
+
+    job: Mapped[str] = mapped_column(String(200), primary_key=True)
+    slot: Mapped[str] = mapped_column(String(40), primary_key=True)
+    fired_at: Mapped[datetime]
+
+
+class HeartbeatRow(Base):
+    """The last ping of a component that proves it is alive by pinging."""
+
+    __tablename__ = "heartbeats"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    last_seen: Mapped[datetime]
+    detail: Mapped[dict[str, Any]]
+
+
+class EpisodeRow(Base):
+    """A failure episode (an alert firing until resolved). Resolved episodes start nothing."""
+
+    __tablename__ = "episodes"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    service: Mapped[str] = mapped_column(String(200), default="")
+    started_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
