@@ -62,8 +62,14 @@ class IngestRecords:
             "fingerprint": event.fingerprint(),
         }
         with self.engine.begin() as conn:
-            stmt = _insert(conn, _events).values(**values).on_conflict_do_nothing()
-            return bool(conn.execute(stmt).rowcount)
+            stmt = (
+                _insert(conn, _events)
+                .values(**values)
+                .on_conflict_do_nothing()
+                .returning(_events.c.id)
+            )
+            # rowcount is not reliable for ON CONFLICT with every driver; RETURNING is.
+            return conn.execute(stmt).first() is not None
 
     def count_events(self) -> int:
         """How many events were recorded."""
@@ -102,8 +108,9 @@ class IngestRecords:
                 _insert(conn, _fires)
                 .values(job=job, slot=slot, fired_at=self.clock.now())
                 .on_conflict_do_nothing()
+                .returning(_fires.c.job)
             )
-            return bool(conn.execute(stmt).rowcount)
+            return conn.execute(stmt).first() is not None
 
     def beat(self, name: str, *, detail: dict[str, Any] | None = None) -> datetime:
         """Record a heartbeat ping now; returns its time."""
