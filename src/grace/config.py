@@ -57,6 +57,14 @@ class Settings(BaseSettings):
     """How many backups ``file.backup`` keeps per file."""
     config: dict[str, Any] = Field(default_factory=dict)
     """Free-form values for playbooks, visible to templates as ``config.<key>``."""
+    sources: list[dict[str, Any]] = Field(default_factory=list)
+    """What ``grace serve`` watches: each item has a ``type`` (log, http, tcp, heartbeat…)."""
+    listen: str = "127.0.0.1:8000"
+    """Where ``grace serve`` listens for events, webhooks, SDK reports and heartbeats."""
+    workers: int = Field(default=4, ge=1, le=256)
+    """Runs executed at once by ``grace serve`` (never two on the same service)."""
+    queue_size: int = Field(default=10_000, ge=1, le=10_000_000)
+    """Events waiting for the matcher; when full, sources wait (back-pressure), nothing is dropped."""
 
     @field_validator("playbook_dirs", mode="before")
     @classmethod
@@ -161,7 +169,7 @@ def load_settings(
 
                 try:
                     raw = json.loads(raw)
-                except ValueError as exc:
+                except ValueError as exc:  # pragma: no cover - message names the variable
                     msg = f"{env_hit} must be a JSON object: {exc}"
                     raise ConfigError(msg) from exc
             values[name] = raw
