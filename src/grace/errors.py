@@ -8,7 +8,8 @@ GraceError
 │   └── ActionTimeout
 ├── TemplateError            # a template/condition failed at run time (recorded on the run)
 ├── RunError                 # an operation on a run that its state does not allow
-│   └── FenceLost            # the run was claimed by someone else: stop before any side effect
+│   ├── FenceLost            # the run was claimed by someone else: stop before any side effect
+│   └── DuplicateIncident    # an active run already handles this incident (dedupe key)
 ├── StoreError               # the database refused or is unreachable
 ├── AuditError               # the audit chain or a checkpoint does not verify
 └── PluginError              # a broken third-party plugin (import or declaration)
@@ -27,6 +28,7 @@ __all__ = (
     "ActionTimeout",
     "AuditError",
     "ConfigError",
+    "DuplicateIncident",
     "FenceLost",
     "GraceError",
     "PlaybookError",
@@ -142,6 +144,15 @@ class RunError(GraceError):
 
 class FenceLost(RunError):
     """The run's fence moved or its lease expired: another worker owns it now."""
+
+
+class DuplicateIncident(RunError):
+    """An active run already handles this incident (one open run per dedupe key)."""
+
+    def __init__(self, dedupe_key: str, run_id: str | None) -> None:
+        super().__init__(f"run {run_id or '?'} is already open for incident {dedupe_key}")
+        self.dedupe_key = dedupe_key
+        self.run_id = run_id
 
 
 class StoreError(GraceError):

@@ -14,7 +14,7 @@ from grace.errors import ConfigError, StoreError
 
 __all__ = ("HEAD_REVISION", "create_db_engine", "is_sqlite", "migrate")
 
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 

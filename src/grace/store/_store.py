@@ -14,10 +14,10 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, Table, func, insert, select, update
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from grace.audit._chain import AuditDraft, AuditEntry
-from grace.errors import FenceLost, RunError, StoreError
+from grace.errors import DuplicateIncident, FenceLost, RunError, StoreError
 from grace.runs import (
     ACTIVE_STATUSES,
     TERMINAL_STATUSES,
@@ -127,6 +127,26 @@ class Store(IngestRecords):
         run_clean = run_values(run)
         for key in ("event", "captures", "vars", "outputs"):
             run_clean[key] = jsonable(run_clean[key])
+        try:
+            return self._insert_run(run, run_clean, actor=actor, reason=reason)
+        except IntegrityError as exc:
+            if run.dedupe_key is None:
+                raise
+            existing = self.open_run_for(run.dedupe_key)
+            raise DuplicateIncident(run.dedupe_key, existing) from exc
+
+    def open_run_for(self, dedupe_key: str) -> str | None:
+        """The id of the active run for this incident, if any."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(_runs.c.id).where(
+                    _runs.c.dedupe_key == dedupe_key,
+                    _runs.c.status.in_([s.value for s in ACTIVE_STATUSES]),
+                )
+            ).first()
+        return None if row is None else str(row[0])
+
+    def _insert_run(self, run: Run, run_clean: dict[str, Any], *, actor: str, reason: str) -> Run:
         with self.transaction() as tx:
             tx.conn.execute(insert(_runs).values(**run_clean))
             tx.audit(
@@ -143,6 +163,7 @@ class Store(IngestRecords):
                         "event_id": run.event.get("id"),
                         "service": run.service,
                         "reason": reason,
+                        "dedupe_key": run.dedupe_key,
                     },
                 )
             )

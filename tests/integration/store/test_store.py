@@ -165,3 +165,27 @@ def test_non_json_outputs_are_stored_as_text(store: Store) -> None:
         attempt, fence=run.fence, status=StepStatus.SUCCEEDED, outputs={"at": when}, completed=True
     )
     assert done.outputs == {"at": str(when)}
+
+
+def test_one_open_run_per_incident(store: Store) -> None:
+    """A second active run with the same dedupe key is refused, naming the open one; later ones go."""
+    from grace.errors import DuplicateIncident
+
+    def new(run_id: str) -> Run:
+        return Run(
+            id=run_id,
+            playbook="p",
+            playbook_version="1",
+            status=RunStatus.QUEUED,
+            created_at=store.clock.now(),
+            dedupe_key="p:sig1",
+        )
+
+    store.create_run(new("run_a"))
+    with pytest.raises(DuplicateIncident, match="run run_a is already open") as info:
+        store.create_run(new("run_b"))
+    assert info.value.run_id == "run_a"
+    run = store.claim_run("run_a", owner="a:1", lease_s=10)
+    store.finish_run("run_a", fence=run.fence, status=RunStatus.SUCCEEDED)
+    store.create_run(new("run_c"))  # the incident's earlier run is closed: a new one may open
+    assert store.open_run_for("p:sig1") == "run_c"
