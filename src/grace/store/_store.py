@@ -87,6 +87,8 @@ class Store(IngestRecords):
             with self.engine.begin() as conn:
                 tx = _Tx(conn, self.clock.now())
                 yield tx
+        except IntegrityError:
+            raise  # a constraint said no: callers turn it into a domain error
         except (OperationalError, DBAPIError) as exc:
             msg = f"database error: {exc.orig}"
             raise StoreError(msg) from exc
