@@ -1,9 +1,12 @@
-"""The demo behind ``make run``.
+"""The demo behind ``make run``: Grace, on embedded SQLite, healing a real service as you watch.
 
-1. Start a real HTTP service whose ``/health`` answers 503 (its state file says it is broken).
-2. Show the dry-run plan of the bundled ``demo_service_heal`` playbook.
-3. Execute it on embedded SQLite (``.grace/``): check → repair (with a backup) → verify.
-4. Show the run's timeline, the service answering 200, and the audit chain verifying.
+1. A real HTTP service starts (``/health`` answers 200 while its state file says healthy).
+2. ``grace serve`` starts in execute mode, probing that service every half second.
+3. Every 15 s the demo breaks the service (its state file says broken → 503).
+4. Grace's probe notices, the ``demo_service_heal`` playbook runs (check → repair with a
+   backup → verify), and the service answers 200 again. Each run's timeline is printed.
+
+Ctrl-C stops it. ``--once`` stops after the first heal (what the test suite runs).
 """
 
 from __future__ import annotations
@@ -13,16 +16,19 @@ import socket
 import subprocess
 import sys
 import time
+from functools import partial
+from pathlib import Path
 
 import anyio
 import httpx
 from rich.console import Console
-from rich.rule import Rule
 
-from grace.cli._render import print_plan, print_timeline
-from grace.config import load_settings
-from grace.engine import Engine
+from grace.cli._render import print_timeline
+from grace.config import Settings, load_settings
+from grace.daemon import Daemon
 from grace.logs import configure_logging
+
+BREAK_EVERY_S = 15.0
 
 
 def _free_port() -> int:
@@ -38,14 +44,56 @@ def _health(url: str) -> int:
         return 0
 
 
-def main() -> int:
+def _demo_settings(base: Settings, url: str, state_file: Path) -> Settings:
+    return base.model_copy(
+        update={
+            "mode": "execute",
+            "listen": f"127.0.0.1:{_free_port()}",
+            "config": {**base.config, "demo": {"url": url, "state_file": str(state_file)}},
+            "sources": [
+                *base.sources,
+                {
+                    "type": "http",
+                    "name": "demo-health",
+                    "service": "demo",
+                    "url": f"{url}/health",
+                    "interval_s": 0.5,
+                    "timeout_s": 1,
+                    "failures_before_event": 2,
+                },
+            ],
+        }
+    )
+
+
+async def _watch(daemon: Daemon, console: Console, url: str, state_file: Path, once: bool) -> None:
+    store = daemon.engine.store
+    seen: set[str] = set()
+    next_break = time.monotonic() + 3
+    while True:
+        if time.monotonic() >= next_break:
+            state_file.write_text(json.dumps({"healthy": False}), encoding="utf-8")
+            console.print(f"[red]✗ broke the demo service[/red]: /health answers {_health(url)}")
+            next_break = time.monotonic() + BREAK_EVERY_S
+        for run in await anyio.to_thread.run_sync(lambda: store.list_runs(limit=20)):
+            if run.id in seen or run.finished_at is None:
+                continue
+            seen.add(run.id)
+            print_timeline(console, run, store.step_attempts(run.id))
+            console.print(f"[green]✓ healed[/green]: /health answers {_health(url)}\n")
+            if once:
+                return
+        await anyio.sleep(0.2)
+
+
+async def _main(once: bool) -> int:
     console = Console(highlight=False)
-    settings, _ = load_settings()
-    configure_logging(log_dir=settings.log_dir, level=settings.log_level, console=False)
-    work = settings.data_dir / "demo"
+    base, _ = load_settings()
+    configure_logging(log_dir=base.log_dir, level=base.log_level, console=False)
+    work = base.data_dir / "demo"
     work.mkdir(parents=True, exist_ok=True)
     state_file = work / "state.json"
-    state_file.write_text(json.dumps({"healthy": False}), encoding="utf-8")
+    state_file.write_text(json.dumps({"healthy": True}), encoding="utf-8")
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     service = subprocess.Popen(
@@ -55,32 +103,34 @@ def main() -> int:
         for _ in range(100):
             if _health(url):
                 break
-            time.sleep(0.05)
-        console.print(Rule("Grace demo"))
+            await anyio.sleep(0.05)
+        settings = _demo_settings(base, url, state_file)
+        daemon = Daemon.create(settings)
+        console.rule("Grace demo")
         console.print(
-            f"demo service on {url}: /health answers [red]{_health(url)}[/red] (broken on purpose)"
+            f"demo service on {url} (healthy) · grace serve in execute mode on {settings.listen}\n"
+            f"data in {settings.data_dir}/ (SQLite) · logs in {settings.log_dir}/ · "
+            f"the demo breaks the service in 3 s, then every {BREAK_EVERY_S:g} s · Ctrl-C to stop\n"
         )
-        variables = {"url": url, "state_file": str(state_file)}
-        with Engine(settings) as engine:
-            console.print(Rule("1. dry run (touches nothing)"))
-            print_plan(console, engine.plan("demo_service_heal", vars=variables))
-            console.print(Rule("2. execute"))
-            run = anyio.run(
-                lambda: engine.execute("demo_service_heal", vars=variables, requested_by="demo")
-            )
-            print_timeline(console, run, engine.store.step_attempts(run.id))
-            engine.audit.checkpoint()
-        console.print(f"demo service /health now answers [green]{_health(url)}[/green]")
-        console.print(Rule("3. proof"))
-        subprocess.run([sys.executable, "-m", "grace", "audit", "verify"], check=False)
-        console.print(
-            "\nnext: 'grace runs', 'grace runs show "
-            f"{run.id}', 'grace logs --run {run.id}', 'grace playbooks list' (in .venv/bin)"
-        )
-        return 0 if run.status.value == "succeeded" else 1
+        try:
+            async with anyio.create_task_group() as tg:
+                await tg.start(partial(daemon.run, install_signals=False))
+                await _watch(daemon, console, url, state_file, once)
+                tg.cancel_scope.cancel()
+        finally:
+            daemon.engine.close()
+        console.print("next: grace runs · grace runs show RUN_ID · grace audit verify · grace logs")
+        return 0
     finally:
         service.terminate()
         service.wait(timeout=5)
+
+
+def main() -> int:
+    try:
+        return anyio.run(_main, "--once" in sys.argv[1:])
+    except KeyboardInterrupt:
+        return 0
 
 
 if __name__ == "__main__":

@@ -127,6 +127,16 @@ class Runner:
                         final = await self._drive(run, playbook, resume=resume)
                     finally:
                         tg.cancel_scope.cancel()
+            except anyio.get_cancelled_exc_class():
+                # Shutdown (or an operator) cancelled the run mid-flight: record it, then go on.
+                with anyio.CancelScope(shield=True):
+                    await self._db(
+                        self.store.interrupt_run,
+                        run.id,
+                        reason="cancelled: Grace stopped while the run was in flight",
+                        actor=self.owner,
+                    )
+                raise
             except FenceLost as exc:
                 log.warning(str(exc), event_type="run.fence_lost")
                 current: Run = await self._db(self.store.get_run, run.id)

@@ -1,0 +1,265 @@
+"""``grace serve``: sources, pipeline, runner workers and the HTTP intake in one event loop.
+
+SIGTERM (or Ctrl-C) stops intake first, lets in-flight runs finish for ``drain_s``, then
+cancels what is left; cancelled runs are recorded ``interrupted``. Playbooks hot-reload: an
+invalid edit is rejected with its error and the previous version keeps running.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+from anyio.abc import TaskStatus
+
+from grace.config import Settings
+from grace.engine import Engine
+from grace.governance import Governor, auto_trigger, conditions, make_episode_guard
+from grace.logs import get_logger
+from grace.matching import Matcher, Trigger, triggers_of
+from grace.pipeline import Decider, Pipeline
+from grace.playbooks import Playbook
+from grace.sources import EventSource, SourceContext, default_source_registry
+
+__all__ = ("TRACEBACK_PATTERN", "Daemon", "build_matcher", "serve")
+
+log = get_logger("daemon")
+
+TRACEBACK_PATTERN = r"^Traceback \(most recent call last\):"
+"""Always in the log sources' filter, so a traceback becomes one exception event."""
+
+
+def build_matcher(playbooks: dict[str, Playbook], cache_dir: Path | None) -> Matcher:
+    """One matcher over every trigger of every loaded playbook."""
+    triggers: list[Trigger] = []
+    for name in sorted(playbooks):
+        triggers.extend(triggers_of(playbooks[name]))
+    return Matcher(triggers, cache_dir=cache_dir)
+
+
+@dataclass
+class Daemon:
+    """Everything one ``grace serve`` runs; built by :meth:`create`, run by :meth:`run`."""
+
+    settings: Settings
+    engine: Engine
+    pipeline: Pipeline
+    matcher: Matcher
+    line_filter_matcher: Matcher
+    matcher_slot: list[Matcher] = field(default_factory=list)
+    """The decider reads ``matcher_slot[0]``; a reload swaps it in place."""
+    sources: list[EventSource] = field(default_factory=list)
+    drain_s: float = 30.0
+    reload_interval_s: float = 1.0
+    _mtimes: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, settings: Settings, *, engine: Engine | None = None) -> Daemon:
+        engine = engine or Engine(settings)
+        cache = settings.data_dir / "cache"
+        matcher = build_matcher(engine.playbooks, cache)
+        slot = [matcher]
+        governor = Governor(
+            [make_episode_guard(engine.store.episode_status), auto_trigger, conditions]
+        )
+        decider = Decider(
+            store=engine.store,
+            governor=governor,
+            playbooks=lambda: engine.playbooks,
+            matcher=lambda: slot[0],
+            mode=lambda: settings.mode,
+            clock=engine.clock,
+            ids=engine.ids,
+            config=settings.config,
+        )
+        pipeline = Pipeline(
+            store=engine.store,
+            decider=decider,
+            runner=engine.runner,
+            queue_size=settings.queue_size,
+            workers=settings.workers,
+        )
+        daemon = cls(settings, engine, pipeline, matcher, _line_matcher(matcher, cache), slot)
+        daemon.sources = daemon._build_sources()
+        daemon._mtimes = _playbook_mtimes(settings)
+        return daemon
+
+    def _build_sources(self) -> list[EventSource]:
+        registry = default_source_registry()
+        ctx = SourceContext(
+            clock=self.engine.clock,
+            ids=self.engine.ids,
+            state=self.engine.store,
+            data_dir=self.settings.data_dir,
+            line_filter=lambda buffer: self.line_filter_matcher.scan(buffer),
+            logger=get_logger("sources"),
+            extra={"scheduled_jobs": _scheduled_jobs(self.engine.playbooks)},
+        )
+        built: list[EventSource] = []
+        for i, raw in enumerate(self.settings.sources):
+            config = registry.parse(raw, where=f"grace.yaml: sources[{i}]")
+            built.append(registry.get(config.type).factory(config, ctx))
+        if ctx.extra["scheduled_jobs"] and "schedule" in registry.names():
+            if not any(getattr(s, "config", None) and s.config.type == "schedule" for s in built):  # type: ignore[attr-defined]
+                schedule = registry.get("schedule")
+                built.append(
+                    schedule.factory(schedule.config.model_validate({"type": "schedule"}), ctx)
+                )
+        return built
+
+    async def run(
+        self,
+        *,
+        task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+        install_signals: bool = True,
+    ) -> None:
+        """Run until SIGTERM/SIGINT (or cancellation), then drain and stop."""
+        await self.engine.recover()
+        async with anyio.create_task_group() as outer:
+            work = anyio.CancelScope()
+            intake = anyio.CancelScope()
+
+            async def working() -> None:
+                with work:
+                    async with anyio.create_task_group() as tg:
+                        await tg.start(self.pipeline.run)
+                        tg.start_soon(self._intake, intake)
+                        tg.start_soon(self._reload_loop)
+
+            outer.start_soon(working)
+            if install_signals:
+                outer.start_soon(self._on_signal, intake, work)
+            log.info(
+                f"grace serve ready: {len(self.engine.playbooks)} playbooks, "
+                f"{len(self.sources)} sources, matcher backend {self.matcher.backend}, "
+                f"mode {self.settings.mode}, listening on {self.settings.listen}",
+                event_type="daemon.ready",
+            )
+            task_status.started()
+
+    async def _intake(self, scope: anyio.CancelScope) -> None:
+        with scope:
+            async with anyio.create_task_group() as tg:
+                for src in self.sources:
+                    tg.start_soon(src.run, self.pipeline.emit)
+                tg.start_soon(self._serve_http)
+
+    async def _serve_http(self) -> None:
+        import uvicorn
+
+        from grace.api import create_app
+
+        host, _, port = self.settings.listen.rpartition(":")
+        app = create_app(self.pipeline, settings=self.settings)
+        config = uvicorn.Config(
+            app, host=host or "127.0.0.1", port=int(port), log_config=None, lifespan="off"
+        )
+        server = uvicorn.Server(config)
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        try:
+            await server.serve()
+        finally:
+            server.should_exit = True
+
+    async def _on_signal(self, intake: anyio.CancelScope, work: anyio.CancelScope) -> None:
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for signum in signals:
+                log.warning(
+                    f"received {signal.Signals(signum).name}: stopping intake, draining runs "
+                    f"for up to {self.drain_s:g}s",
+                    event_type="daemon.stopping",
+                )
+                await self.stop(intake, work)
+                return
+
+    async def stop(self, intake: anyio.CancelScope, work: anyio.CancelScope) -> None:
+        """Stop sources and HTTP, let runs finish for ``drain_s``, then cancel the rest."""
+        intake.cancel()
+        await self.pipeline.close_intake()
+        with anyio.move_on_after(self.drain_s):
+            while self.pipeline.busy():
+                await anyio.sleep(0.05)
+        work.cancel()
+
+    async def _reload_loop(self) -> None:
+        while True:
+            await anyio.sleep(self.reload_interval_s)
+            current = _playbook_mtimes(self.settings)
+            if current != self._mtimes:
+                self._mtimes = current
+                await anyio.to_thread.run_sync(self.reload)
+
+    def reload(self) -> None:
+        """Reload playbooks; a file that no longer loads keeps its previous version running."""
+        previous = dict(self.engine.playbooks)
+        self.engine.reload_playbooks()
+        for err in self.engine.playbook_errors:
+            for name, old in previous.items():
+                if old.file in str(err) and name not in self.engine.playbooks:
+                    self.engine.playbooks[name] = old
+                    log.warning(
+                        f"kept the previous version of {name}: the edit was rejected: {err}",
+                        event_type="playbook.kept",
+                    )
+        cache = self.settings.data_dir / "cache"
+        matcher = build_matcher(self.engine.playbooks, cache)
+        self.line_filter_matcher = _line_matcher(matcher, cache)
+        self.matcher_slot[0] = matcher
+        self.matcher = matcher
+        log.info(
+            f"playbooks reloaded: {len(self.engine.playbooks)}", event_type="playbook.reloaded"
+        )
+
+
+def _line_matcher(matcher: Matcher, cache: Path | None) -> Matcher:
+    traceback = Trigger(
+        playbook="__traceback__",
+        index=0,
+        type="log_message",
+        pattern=TRACEBACK_PATTERN,
+        severity=None,
+        service=None,
+    )
+    return Matcher([*matcher.triggers, traceback], cache_dir=cache)
+
+
+def _scheduled_jobs(playbooks: dict[str, Playbook]) -> list[dict[str, str]]:
+    jobs = []
+    for name, pb in sorted(playbooks.items()):
+        for i, trig in enumerate(pb.spec.triggers):
+            if trig.type == "scheduled" and trig.cron:
+                jobs.append(
+                    {
+                        "job": f"{name}:{i}",
+                        "playbook": name,
+                        "cron": trig.cron,
+                        "timezone": trig.timezone,
+                    }
+                )
+    return jobs
+
+
+def _playbook_mtimes(settings: Settings) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for d in settings.playbook_dirs:
+        for p in Path(d).rglob("*.y*ml") if Path(d).is_dir() else []:
+            try:
+                out[str(p)] = p.stat().st_mtime
+            except OSError:
+                continue
+    return out
+
+
+async def serve(settings: Settings, *, ready: Callable[[Daemon], None] | None = None) -> None:
+    """Build and run a daemon until it is told to stop."""
+    daemon = Daemon.create(settings)
+    try:
+        async with anyio.create_task_group() as tg:
+            await tg.start(daemon.run)
+            if ready is not None:
+                ready(daemon)
+    finally:
+        daemon.engine.close()
