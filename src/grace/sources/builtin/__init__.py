@@ -2,4 +2,6 @@
 
 from __future__ import annotations
 
-__all__: tuple[str, ...] = ()
+from grace.sources.builtin.webhook import WebhookSource as WebhookSource
+
+__all__: tuple[str, ...] = ("WebhookSource",)
