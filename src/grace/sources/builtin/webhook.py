@@ -37,6 +37,7 @@ __all__ = (
     "WebhookMapping",
     "WebhookSource",
     "WebhookSourceConfig",
+    "alert_fingerprint",
     "alertmanager_signals",
     "map_generic",
     "normalize_severity",
@@ -266,7 +267,7 @@ class AlertmanagerAlert(BaseModel):
     """Ignored: a firing alert carries ``0001-01-01T00:00:00Z`` here."""
     generator_url: str = Field(default="", alias="generatorURL")
     fingerprint: str = ""
-    """Alertmanager's hash of the labels; computed the same way when absent (before 0.19)."""
+    """Alertmanager's hash of the labels; computed the same way when absent."""
 
 
 class AlertmanagerPayload(BaseModel):
@@ -322,9 +323,20 @@ def _parse_time(raw: str, where: str) -> datetime:
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
-def _fingerprint(labels: dict[str, str]) -> str:
-    basis = json.dumps(sorted(labels.items()), separators=(",", ":"))
-    return hashlib.sha256(basis.encode()).hexdigest()[:16]
+_FNV_OFFSET = 14695981039346656037
+_FNV_PRIME = 1099511628211
+
+
+def alert_fingerprint(labels: dict[str, str]) -> str:
+    """Alertmanager's fingerprint of a label set (FNV-1a 64 over the sorted labels).
+
+    The same value Alertmanager sends as ``fingerprint``; used when a payload lacks it.
+    """
+    digest = _FNV_OFFSET
+    for name in sorted(labels):
+        for byte in b"%s\xff%s\xff" % (name.encode(), labels[name].encode()):
+            digest = ((digest ^ byte) * _FNV_PRIME) & 0xFFFFFFFFFFFFFFFF
+    return f"{digest:016x}"
 
 
 def alertmanager_signals(body: Any) -> list[AlertSignal]:
@@ -348,7 +360,7 @@ def alertmanager_signals(body: Any) -> list[AlertSignal]:
     signals = []
     for index, alert in enumerate(payload.alerts):
         status = alert.status or payload.status
-        fingerprint = alert.fingerprint or _fingerprint(alert.labels)
+        fingerprint = alert.fingerprint or alert_fingerprint(alert.labels)
         episode = f"alertmanager:{fingerprint}"
         service = next((alert.labels[k] for k in SERVICE_LABELS if alert.labels.get(k)), "")
         if status == "resolved":

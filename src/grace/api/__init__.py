@@ -1,0 +1,113 @@
+"""The HTTP API: an adapter over :class:`grace.ingest.Ingest`, with no business logic.
+
+Built by :func:`create_app`; one router per resource (``routes/``); OpenAPI at ``/docs``.
+Nothing in Grace imports this package except the server entry point, so light CLI commands
+never load FastAPI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+
+from grace.errors import ConfigError
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from grace.config import Settings
+    from grace.ingest import Ingest
+    from grace.sources.builtin.webhook import WebhookMapping
+
+__all__ = ("DEFAULT_MAX_BODY_BYTES", "create_app", "webhooks_from_settings")
+
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+"""Largest request body accepted by default (1 MiB)."""
+
+
+def webhooks_from_settings(settings: Settings) -> dict[str, WebhookMapping]:
+    """The generic webhooks declared in ``sources:`` (items with ``type: webhook``), by name.
+
+    Raises:
+        ConfigError: an item is invalid or two share a name; the message names ``sources[i]``.
+    """
+    from grace.sources.builtin.webhook import WebhookSourceConfig
+
+    found: dict[str, WebhookMapping] = {}
+    for index, raw in enumerate(settings.sources):
+        if raw.get("type") != "webhook":
+            continue
+        where = f"sources[{index}]"
+        try:
+            config = WebhookSourceConfig.model_validate(raw)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(p) for p in err["loc"]) or "?"
+            msg = f"{where}: webhook field '{field}': {err['msg']}"
+            raise ConfigError(msg, hint="see docs/webhooks.md") from exc
+        if config.name in found:
+            msg = f"{where}: a webhook named {config.name!r} is already declared"
+            raise ConfigError(msg, hint="give each webhook source its own name")
+        found[config.name] = config.effective_mapping()
+    return found
+
+
+def create_app(
+    ingest: Ingest,
+    *,
+    settings: Settings | None = None,
+    webhooks: Mapping[str, WebhookMapping] | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> FastAPI:
+    """The ASGI application serving ingestion: events, webhooks and heartbeats.
+
+    Args:
+        ingest: where events go (the running pipeline; a fake in tests).
+        settings: the settings; its ``sources:`` declare the generic webhooks when ``webhooks``
+            is not given.
+        webhooks: generic webhook mappings by name (``POST /api/webhooks/{name}``); replaces
+            those declared in ``settings``.
+        max_body_bytes: larger request bodies are refused with 413.
+
+    Raises:
+        ConfigError: a webhook is misdeclared, or its name is reserved or not URL-safe.
+    """
+    import re
+
+    from fastapi import FastAPI
+
+    from grace import __version__
+    from grace.api._deps import ApiState
+    from grace.api._errors import BodyLimit, install_error_handlers
+    from grace.api.routes import events, health, heartbeats
+    from grace.api.routes import webhooks as webhook_routes
+
+    if webhooks is None:
+        webhooks = webhooks_from_settings(settings) if settings is not None else {}
+    for name in webhooks:
+        if name == "alertmanager" or not re.fullmatch(webhook_routes.NAME_PATTERN, name):
+            msg = f"webhook name {name!r} cannot be served at /api/webhooks/{name}"
+            hint = "use letters, digits and _ . - (and not 'alertmanager', which is built in)"
+            raise ConfigError(msg, hint=hint)
+    if max_body_bytes < 1:
+        msg = f"max_body_bytes must be at least 1, got {max_body_bytes}"
+        raise ConfigError(msg)
+
+    app = FastAPI(
+        title="Grace",
+        version=__version__,
+        summary="Autonomous recovery engine: ingestion API (events, webhooks, heartbeats).",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+        redoc_url=None,
+    )
+    app.state.grace = ApiState(
+        ingest=ingest, settings=settings, webhooks=dict(webhooks), max_body_bytes=max_body_bytes
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    for module in (health, events, webhook_routes, heartbeats):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,173 @@
+"""Every error leaves the API as JSON ``{"error", "hint"}`` with the right status.
+
+=========================================  ======
+What                                       Status
+=========================================  ======
+malformed JSON, another :class:`GraceError`  400
+unknown route or webhook name                 404
+body over the size limit                      413
+:class:`ConfigError` (invalid input)          422
+:class:`StoreError` (database unreachable)    503
+anything unexpected (no stack trace)          500
+=========================================  ======
+
+A database outage is a 5xx on purpose: Alertmanager and the SDK retry a 5xx, not a 4xx.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from grace.errors import ConfigError, GraceError, StoreError
+
+__all__ = ("ApiError", "BodyLimit", "BodyTooLarge", "install_error_handlers", "parse_json")
+
+
+class ApiError(Exception):
+    """A request the API refuses, with its status and a hint."""
+
+    def __init__(
+        self, status: int, error: str, *, hint: str | None = None, details: list[str] | None = None
+    ) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
+        self.hint = hint
+        self.details = details or []
+
+
+def _reply(status: int, error: str, hint: str | None, details: list[str] | None = None) -> Any:
+    body: dict[str, Any] = {"error": error, "hint": hint}
+    if details:
+        body["details"] = details
+    return JSONResponse(body, status_code=status)
+
+
+def _limit_text(limit: int) -> str:
+    if limit % (1024 * 1024) == 0:
+        return f"{limit // (1024 * 1024)} MiB"
+    if limit % 1024 == 0:
+        return f"{limit // 1024} KiB"
+    return f"{limit} bytes"
+
+
+def _too_large(limit: int) -> tuple[str, str]:
+    return (
+        f"request body is larger than the limit of {_limit_text(limit)}",
+        "send less per request (POST /api/events takes lists of at most 1000 events: split them)",
+    )
+
+
+class BodyTooLarge(HTTPException):
+    """Raised while reading a body that grows past the limit (a chunked upload)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(status_code=413, detail=_too_large(limit)[0])
+        self.limit = limit
+
+
+class BodyLimit:
+    """ASGI middleware refusing bodies over ``max_bytes`` with a JSON 413.
+
+    A declared ``Content-Length`` over the limit is refused before the body is read; a body
+    without one is counted as it streams in, and reading stops at the limit.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            error, hint = _too_large(self.max_bytes)
+            await _reply(413, error, hint)(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        await self.app(scope, limited, send)
+
+
+def _validation_text(exc: RequestValidationError) -> list[str]:
+    texts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ()))
+        texts.append(f"{loc}: {err.get('msg', 'invalid')}")
+    return texts or ["invalid request"]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers that turn every failure into ``{"error", "hint"}``."""
+
+    async def on_api_error(request: Request, exc: Exception) -> Any:
+        assert isinstance(exc, ApiError)
+        return _reply(exc.status, exc.error, exc.hint, exc.details)
+
+    async def on_grace_error(request: Request, exc: Exception) -> Any:
+        assert isinstance(exc, GraceError)
+        if isinstance(exc, ConfigError):
+            return _reply(422, str(exc), exc.hint)
+        if isinstance(exc, StoreError):
+            return _reply(503, f"the store is unavailable: {exc}", "retry later")
+        return _reply(400, str(exc), exc.hint)
+
+    async def on_http_error(request: Request, exc: Exception) -> Any:
+        assert isinstance(exc, HTTPException)
+        if isinstance(exc, BodyTooLarge):
+            return _reply(413, *_too_large(exc.limit))
+        if exc.status_code == 404:
+            hint = "see /docs for the routes"
+            return _reply(404, f"no route {request.method} {request.url.path}", hint)
+        if exc.status_code == 405:
+            return _reply(405, f"{request.method} is not allowed on {request.url.path}", None)
+        return _reply(exc.status_code, str(exc.detail), None)
+
+    async def on_validation_error(request: Request, exc: Exception) -> Any:
+        assert isinstance(exc, RequestValidationError)
+        texts = _validation_text(exc)
+        return _reply(422, texts[0], "see /docs for the expected shape", texts[1:])
+
+    async def on_crash(request: Request, exc: Exception) -> Any:
+        return _reply(500, "internal error", "the server log has the details")
+
+    app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(GraceError, on_grace_error)
+    app.add_exception_handler(HTTPException, on_http_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(Exception, on_crash)
+
+
+def parse_json(raw: bytes) -> Any:
+    """The JSON in ``raw``; :class:`ApiError` 400 naming the position when it is malformed."""
+    if not raw.strip():
+        msg = "the request body is empty"
+        raise ApiError(400, msg, hint="send a JSON body with Content-Type: application/json")
+    try:
+        return json.loads(raw)
+    except UnicodeDecodeError as exc:
+        msg = f"the request body is not UTF-8: {exc.reason} at byte {exc.start}"
+        raise ApiError(400, msg, hint="send UTF-8 encoded JSON") from exc
+    except json.JSONDecodeError as exc:
+        msg = (
+            f"the request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        )
+        raise ApiError(400, msg, hint="check the JSON syntax (e.g. with jq .)") from exc
