@@ -1,9 +1,9 @@
 """The ``heartbeat`` source: a component is alive while it pings; silence past its timeout is an
 event, and a ping after the silence is a recovery event.
 
-A ping is either a row written by the API (``POST /api/heartbeat/<name>`` → ``state.beat(name)``,
-mode ``push``; rows survive restarts and are shared by every node) or the modification time of
-a file the component touches (mode ``file``).
+A ping is either a row written by the API (mode ``push``: ``POST /api/heartbeats/<name>`` →
+``state.beat(name)``; rows survive restarts and are shared by every node) or the modification
+time of a file the component touches (mode ``file``).
 
 ```yaml
 sources:
