@@ -84,7 +84,8 @@ class Client:
         self.headers = dict(headers or {})
         self.spool_dir = Path(spool_dir) if spool_dir is not None else default_spool_dir(service)
         self._cond = threading.Condition(threading.Lock())
-        self._start_fresh()
+        self._reset()
+        self._start_thread()  # now: it also picks up earlier processes' leftovers
 
     # -- reporting (any thread) -------------------------------------------------------------
 
@@ -129,6 +130,7 @@ class Client:
         Returns True when nothing is left undelivered. Returns False at ``timeout``, or as soon
         as Grace proves unreachable (what is left stays in the spool and is retried later).
         """
+        self._check_fork()
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             if self._closed:
@@ -178,13 +180,14 @@ class Client:
     def stats(self) -> dict[str, int]:
         """Counters: ``delivered``, ``spooled``, ``rejected``, ``retries``, ``pending`` (spooled, not
         yet delivered)."""
+        self._check_fork()
         with self._cond:
             return {**self._stats, "pending": len(self._pending)}
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _start_fresh(self) -> None:
-        """State for this process (again after a fork: the thread does not survive it)."""
+    def _reset(self) -> None:
+        """State for this process, without a delivery thread yet."""
         self._pid = os.getpid()
         self._spool = Spool(self.spool_dir, self._pid)
         self._queue: queue.SimpleQueue[dict[str, Any] | str | None] = queue.SimpleQueue()
@@ -192,20 +195,36 @@ class Client:
         self._inflight_direct: list[dict[str, Any]] = []
         self._submitted = 0
         self._handled = 0
-        self._adopted = False
+        self._adopted = True  # nothing to adopt until a thread starts
         self._closed = False
         self._flush_gen = 0
         self._failed_gen = -1
         self._dead = False
         self._stats = {"delivered": 0, "spooled": 0, "rejected": 0, "retries": 0}
-        self._thread = threading.Thread(target=self._run, name="grace-sdk-delivery", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+
+    def _start_thread(self) -> None:
+        with self._cond:
+            if self._thread is not None or self._closed:
+                return
+            self._adopted = False
+            self._thread = threading.Thread(
+                target=self._run, name="grace-sdk-delivery", daemon=True
+            )
+            self._thread.start()
+
+    def _check_fork(self) -> None:
+        """In a forked child: fresh state and lock (the parent's thread did not survive the
+        fork, and its lock may have been copied while held). The thread starts on the first
+        report, so a child that reports nothing exits at once."""
+        if self._pid != os.getpid():
+            self._cond = threading.Condition(threading.Lock())
+            self._reset()
 
     def _submit(self, event: dict[str, Any]) -> str:
         item = envelope(event)
-        if self._pid != os.getpid():
-            self._cond = threading.Condition(threading.Lock())
-            self._start_fresh()
+        self._check_fork()
+        self._start_thread()
         with self._cond:
             if self._closed:
                 # Late reports (during interpreter shutdown): keep them for the next process.

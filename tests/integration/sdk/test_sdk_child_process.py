@@ -213,14 +213,19 @@ if pid == 0:
     client.report("from the child")
     os._exit(0 if client.flush(5) else 3)
 _, status = os.waitpid(pid, 0)
+quiet = os.fork()
+if quiet == 0:
+    sys.exit(0)  # reports nothing; its at-exit close must not wait on the parent's state
+_, quiet_status = os.waitpid(quiet, 0)
+assert os.waitstatus_to_exitcode(quiet_status) == 0
 client.report("parent after fork")
 sys.exit(os.waitstatus_to_exitcode(status) or (0 if client.flush(5) else 4))
 """
 
 
 def test_a_forked_child_reports_on_its_own(receiver: Receiver, tmp_path: Path) -> None:
-    """After ``fork()`` the child (with no delivery thread inherited) still delivers its reports,
-    and the parent keeps delivering its own."""
+    """After ``fork()`` a child (no delivery thread inherited) still delivers its reports, a
+    child that reports nothing exits at once, and the parent keeps delivering its own."""
     receiver.start()
     done = subprocess.run(
         [sys.executable, "-c", FORKING_APP, receiver.url, str(tmp_path / "spool")],
