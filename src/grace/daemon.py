@@ -17,7 +17,14 @@ from anyio.abc import TaskStatus
 
 from grace.config import Settings
 from grace.engine import Engine
-from grace.governance import Governor, auto_trigger, conditions, make_episode_guard
+from grace.governance import (
+    Governor,
+    Guard,
+    auto_trigger,
+    conditions,
+    make_episode_guard,
+    recovery_signal,
+)
 from grace.logs import get_logger
 from grace.matching import Matcher, Trigger, triggers_of
 from grace.pipeline import Decider, Pipeline
@@ -212,6 +219,16 @@ class Daemon:
         log.info(
             f"playbooks reloaded: {len(self.engine.playbooks)}", event_type="playbook.reloaded"
         )
+
+
+def default_guards(engine: Engine) -> list[Guard]:
+    """The guard chain, in order: the first objection decides."""
+    return [
+        recovery_signal,
+        make_episode_guard(engine.store.episode_status),
+        auto_trigger,
+        conditions,
+    ]
 
 
 def _line_matcher(matcher: Matcher, cache: Path | None) -> Matcher:

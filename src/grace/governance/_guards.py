@@ -8,9 +8,16 @@ from grace.errors import TemplateError
 from grace.governance._verdict import DecisionKind, Guard, GuardInput, Verdict
 from grace.playbooks import Templates
 
-__all__ = ("auto_trigger", "conditions", "make_episode_guard")
+__all__ = ("auto_trigger", "conditions", "make_episode_guard", "recovery_signal")
 
 _templates = Templates()
+
+
+def recovery_signal(inp: GuardInput) -> Verdict | None:
+    """A "recovered" signal (a probe healthy again, a heartbeat resumed) never starts a repair."""
+    if inp.event.attributes.get("recovered") is True:
+        return Verdict(DecisionKind.SUPPRESSED, "a recovery signal: the service is healthy again")
+    return None
 
 
 def auto_trigger(inp: GuardInput) -> Verdict | None:
