@@ -1,0 +1,140 @@
+"""``grace explain EVENT_FILE``: the whole decision chain for one event, and what would change it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from grace.cli._app import JsonOpt, _console, _state, app
+from grace.cli._state import emit_json
+
+__all__ = ("explain_event",)
+
+_CHANGE_HINTS = {
+    "auto_trigger": "set metadata.auto_trigger: true in the playbook, or run it with 'grace execute'",
+    "conditions": "the playbook's condition is false for this event; see its 'reason'",
+    "recovery_signal": "nothing to repair: the signal says the service recovered",
+    "episode_resolved": "the alert's episode is resolved; a new firing alert reopens it",
+    "open_incident": "a run for this incident is already open; it must finish first",
+    "mode": "set mode: execute (GRACE_MODE=execute) to let Grace act instead of proposing",
+}
+
+
+def explain_event(settings: Any, event: Any) -> dict[str, Any]:
+    """Triggers (matched, near misses and why) and, per matched playbook, every guard's verdict."""
+    from grace.actions import default_registry
+    from grace.daemon import build_matcher
+    from grace.governance import (
+        Governor,
+        GuardInput,
+        auto_trigger,
+        conditions,
+        make_episode_guard,
+        recovery_signal,
+    )
+    from grace.playbooks import load_library
+    from grace.store import open_store
+
+    playbooks, _ = load_library(
+        settings.playbook_dirs,
+        registry=default_registry(),
+        include_bundled=settings.bundled_playbooks,
+    )
+    matcher = build_matcher(playbooks, None)
+    store = open_store(settings.effective_database_url)
+    try:
+        governor = Governor(
+            [recovery_signal, make_episode_guard(store.episode_status), auto_trigger, conditions]
+        )
+        triggers = []
+        for exp in matcher.explain(event):
+            t = exp.trigger
+            triggers.append(
+                {
+                    "playbook": t.playbook,
+                    "trigger": t.index,
+                    "type": t.type,
+                    "matched": exp.matched,
+                    "near_miss": exp.near_miss,
+                    "reasons": list(exp.reasons),
+                }
+            )
+        decisions = []
+        for match in matcher.match_playbooks(event):
+            pb = playbooks[match.playbook]
+            inp = GuardInput(
+                event,
+                pb,
+                match.captures,
+                match.signature,
+                settings.mode,
+                {"in_change_freeze": False},
+                settings.config,
+            )
+            decision = governor.decide(inp)
+            open_run = store.open_run_for(f"{pb.name}:{match.signature}")
+            decisions.append(
+                {
+                    "playbook": pb.name,
+                    "captures": dict(match.captures),
+                    "signature": match.signature,
+                    "decision": "suppressed" if open_run else decision.kind.value,
+                    "reason": f"run {open_run} is already open for this incident"
+                    if open_run
+                    else decision.reason,
+                    "guards": [{"guard": g, "verdict": v} for g, v in decision.trace],
+                    "to_change": _CHANGE_HINTS.get(
+                        "open_incident" if open_run else decision.guard, ""
+                    ),
+                }
+            )
+    finally:
+        store.close()
+    return {
+        "event": event.to_dict(),
+        "backend": matcher.backend,
+        "triggers": triggers,
+        "decisions": decisions,
+    }
+
+
+@app.command()
+def explain(
+    ctx: typer.Context,
+    event_file: Annotated[Path, typer.Argument(help="A JSON event.", exists=True, dir_okay=False)],
+    all_triggers: Annotated[
+        bool, typer.Option("--all", help="Also list triggers that were far off.")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Which triggers matched this event, which nearly did and why, and what the governor decides."""
+    from grace.events import read_event
+
+    report = explain_event(_state(ctx).settings(), read_event(event_file))
+    if json_out:
+        emit_json(report)
+        return
+    console = _console()
+    ev = report["event"]
+    console.print(
+        f"event {ev['kind']} · service {ev['service'] or '-'} · {ev['severity']}: {ev['message']}",
+        markup=False,
+    )
+    shown = [t for t in report["triggers"] if all_triggers or t["matched"] or t["near_miss"]]
+    if not shown:
+        console.print(
+            "no trigger matched or nearly matched (use --all to see every trigger)", markup=False
+        )
+    for t in shown:
+        mark = "✓ matched" if t["matched"] else ("~ near miss" if t["near_miss"] else "✗")
+        console.print(f"{mark}  {t['playbook']} trigger {t['trigger']} ({t['type']})", markup=False)
+        for reason in t["reasons"]:
+            console.print(f"     {reason}", markup=False)
+    for d in report["decisions"]:
+        console.print(f"\n→ {d['playbook']}: {d['decision'].upper()} — {d['reason']}", markup=False)
+        for g in d["guards"]:
+            console.print(f"     {g['guard']}: {g['verdict']}", markup=False)
+        if d["to_change"]:
+            console.print(f"     to change this: {d['to_change']}", markup=False)
