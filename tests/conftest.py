@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis  # noqa: F401 - imported up front: CPython 3.11's ast.parse is not thread-safe
 import pytest
 
 POSTGRES_URL_VAR = "GRACE_TEST_DATABASE_URL"

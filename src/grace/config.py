@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     """What ``grace serve`` watches: each item has a ``type`` (log, http, tcp, heartbeat…)."""
     listen: str = "127.0.0.1:8000"
     """Where ``grace serve`` listens for events, webhooks, SDK reports and heartbeats."""
+    drain_s: float = Field(default=30.0, ge=0, le=3600)
+    """On SIGTERM, how long in-flight runs may finish before they are cancelled (``interrupted``)."""
     workers: int = Field(default=4, ge=1, le=256)
     """Runs executed at once by ``grace serve`` (never two on the same service)."""
     queue_size: int = Field(default=10_000, ge=1, le=10_000_000)

@@ -7,6 +7,7 @@ invalid edit is rejected with its error and the previous version keeps running.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -90,6 +91,7 @@ class Daemon:
             workers=settings.workers,
         )
         daemon = cls(settings, engine, pipeline, matcher, _line_matcher(matcher, cache), slot)
+        daemon.drain_s = settings.drain_s
         daemon.sources = daemon._build_sources()
         daemon._mtimes = _playbook_mtimes(settings)
         return daemon
@@ -109,12 +111,14 @@ class Daemon:
         for i, raw in enumerate(self.settings.sources):
             config = registry.parse(raw, where=f"grace.yaml: sources[{i}]")
             built.append(registry.get(config.type).factory(config, ctx))
-        if ctx.extra["scheduled_jobs"] and "schedule" in registry.names():
-            if not any(getattr(s, "config", None) and s.config.type == "schedule" for s in built):  # type: ignore[attr-defined]
-                schedule = registry.get("schedule")
-                built.append(
-                    schedule.factory(schedule.config.model_validate({"type": "schedule"}), ctx)
-                )
+        has_schedule = any(
+            getattr(getattr(s, "config", None), "type", "") == "schedule" for s in built
+        )
+        if ctx.extra["scheduled_jobs"] and "schedule" in registry.names() and not has_schedule:
+            schedule = registry.get("schedule")
+            built.append(
+                schedule.factory(schedule.config.model_validate({"type": "schedule"}), ctx)
+            )
         return built
 
     async def run(
@@ -165,11 +169,17 @@ class Daemon:
             app, host=host or "127.0.0.1", port=int(port), log_config=None, lifespan="off"
         )
         server = uvicorn.Server(config)
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        # Signals are the daemon's to handle (drain first); uvicorn must not take them over.
+        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
         try:
             await server.serve()
         finally:
-            server.should_exit = True
+            # Cancelled (shutdown): close the listening sockets now, so the port is free at once.
+            with anyio.CancelScope(shield=True):
+                server.should_exit = True
+                for listener in getattr(server, "servers", []):
+                    listener.close()
+                    await listener.wait_closed()
 
     async def _on_signal(self, intake: anyio.CancelScope, work: anyio.CancelScope) -> None:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
@@ -187,7 +197,8 @@ class Daemon:
         intake.cancel()
         await self.pipeline.close_intake()
         with anyio.move_on_after(self.drain_s):
-            while self.pipeline.busy():
+            # busy() spans two streams and a counter; a 50 ms poll while draining is plenty.
+            while self.pipeline.busy():  # noqa: ASYNC110
                 await anyio.sleep(0.05)
         work.cancel()
 

@@ -6,6 +6,7 @@ from grace.sources._base import Emit as Emit
 from grace.sources._base import EventSource as EventSource
 from grace.sources._base import LineFilter as LineFilter
 from grace.sources._base import LineHit as LineHit
+from grace.sources._base import LineSpan as LineSpan
 from grace.sources._base import SourceConfig as SourceConfig
 from grace.sources._base import SourceContext as SourceContext
 from grace.sources._base import SourceDefinition as SourceDefinition
@@ -22,6 +23,7 @@ __all__ = (
     "EventSource",
     "LineFilter",
     "LineHit",
+    "LineSpan",
     "SourceConfig",
     "SourceContext",
     "SourceDefinition",

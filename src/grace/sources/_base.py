@@ -24,6 +24,7 @@ __all__ = (
     "EventSource",
     "LineFilter",
     "LineHit",
+    "LineSpan",
     "SourceConfig",
     "SourceContext",
     "SourceDefinition",
@@ -49,7 +50,17 @@ class LineHit:
     pattern_ids: tuple[int, ...] = ()
 
 
-LineFilter = Callable[[bytes], Sequence[LineHit]]
+class LineSpan(Protocol):
+    """Where a line lies in a buffer (what a line filter returns; :class:`LineHit` is one)."""
+
+    @property
+    def start(self) -> int: ...
+
+    @property
+    def end(self) -> int: ...
+
+
+LineFilter = Callable[[bytes], Sequence[LineSpan]]
 """The matcher's fast path handed to log sources: which lines of a buffer can matter at all."""
 
 

@@ -1,0 +1,116 @@
+"""A real daemon (pipeline, sources, HTTP intake on a free port) inside the test's event loop."""
+
+from __future__ import annotations
+
+import socket
+import textwrap
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from grace.config import Settings
+from grace.daemon import Daemon
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def playbook_dir(tmp_path: Path) -> Path:
+    """The test's playbook folder."""
+    d = tmp_path / "playbooks"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def write_playbook(playbook_dir: Path) -> Callable[[str, str], Path]:
+    """Write a playbook (dedented) into the test's folder."""
+
+    def write(name: str, text: str) -> Path:
+        path = playbook_dir / f"{name}.yaml"
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def daemon_settings(
+    tmp_path: Path, database_url: str, playbook_dir: Path
+) -> Callable[..., Settings]:
+    """Settings for a daemon in execute mode on a free port; keyword arguments override."""
+
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "data_dir": tmp_path / ".grace",
+            "database_url": database_url,
+            "playbook_dirs": [playbook_dir],
+            "log_dir": tmp_path / "logs",
+            "bundled_playbooks": False,
+            "mode": "execute",
+            "listen": f"127.0.0.1:{free_port()}",
+            "drain_s": 5,
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return make
+
+
+@asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[Daemon]:
+    """Run a daemon until the block ends; its HTTP intake answers before the block starts."""
+    import httpx
+
+    daemon = Daemon.create(settings)
+    daemon.reload_interval_s = 0.2
+    try:
+        async with anyio.create_task_group() as tg:
+            await tg.start(partial(daemon.run, install_signals=False))
+            url = f"http://{settings.listen}/health"
+            async with httpx.AsyncClient() as client:
+                for _ in range(200):
+                    try:
+                        if (await client.get(url)).status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        await anyio.sleep(0.02)
+            yield daemon
+            tg.cancel_scope.cancel()
+    finally:
+        daemon.engine.close()
+
+
+async def wait_for(
+    predicate: Callable[[], Any], seconds: float = 20, what: str = "condition"
+) -> Any:
+    """Poll ``predicate`` (run in a thread: it may touch the database) until truthy."""
+    with anyio.fail_after(seconds):
+        while True:
+            value = await anyio.to_thread.run_sync(predicate)
+            if value:
+                return value
+            await anyio.sleep(0.05)
+    raise AssertionError(what)  # pragma: no cover - fail_after raises first
+
+
+@pytest.fixture
+def run_daemon() -> Callable[[Settings], Any]:
+    """``async with run_daemon(settings) as daemon:`` — a daemon for the block's duration."""
+    return running
+
+
+@pytest.fixture
+def until() -> Callable[..., Any]:
+    """``await until(predicate, seconds=…, what=…)`` — poll until the predicate holds."""
+    return wait_for
