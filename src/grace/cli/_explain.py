@@ -138,3 +138,69 @@ def explain(
             console.print(f"     {g['guard']}: {g['verdict']}", markup=False)
         if d["to_change"]:
             console.print(f"     to change this: {d['to_change']}", markup=False)
+
+
+@app.command()
+def replay(
+    ctx: typer.Context,
+    file: Annotated[
+        Path,
+        typer.Argument(help="A log file, or events as JSON lines.", exists=True, dir_okay=False),
+    ],
+    service: Annotated[str, typer.Option("--service", help="Service of a plain log's lines.")] = "",
+    json_out: JsonOpt = False,
+) -> None:
+    """Backtest playbooks against a log or events file: what would have run. Writes nothing."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    from grace.actions import default_registry
+    from grace.daemon import build_matcher
+    from grace.playbooks import load_library
+    from grace.replay import replay_file
+
+    settings = _state(ctx).settings()
+    playbooks, _ = load_library(
+        settings.playbook_dirs,
+        registry=default_registry(),
+        include_bundled=settings.bundled_playbooks,
+    )
+    matcher = build_matcher(playbooks, None)
+    console = _console()
+    size = file.stat().st_size
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=json_out or size < 5_000_000,
+    ) as bar:
+        task = bar.add_task(f"replaying {file.name}", total=size)
+        report = replay_file(
+            file,
+            settings,
+            playbooks,
+            matcher,
+            service=service,
+            progress=lambda n: bar.advance(task, n),
+        )
+    data = report.to_dict()
+    if json_out:
+        emit_json(data)
+        return
+    console.print(
+        f"{data['file']} ({data['format']}): {data['lines']:,} lines, {data['events']:,} events considered, "
+        f"matcher backend {matcher.backend} — dry run, nothing was executed or written",
+        markup=False,
+    )
+    if not data["playbooks"]:
+        console.print("no playbook would have been triggered", markup=False)
+    for row in data["playbooks"]:
+        console.print(
+            f"line {row['first_line']:>7}  {row['playbook']:<28} {row['decision'].upper():<10} "
+            f"{row['matches']} match(es), {row['incidents']} incident(s) → {row['incidents']} run(s)",
+            markup=False,
+        )
+        console.print(f"{'':>14}{row['reason']}", markup=False)
+        console.print(f"{'':>14}e.g. {row['example']}", markup=False)
