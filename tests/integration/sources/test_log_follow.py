@@ -88,7 +88,7 @@ async def test_rename_rotation_mid_stream_loses_nothing(
 async def test_rotating_file_handler_many_rotations(
     tmp_path: Path, log_ctx: SourceContext, log_sink: Any, log_writer: Writer
 ) -> None:
-    """A writer that rotates itself every ~190 lines, faster than the store takes events.
+    """A writer that rotates itself every ~190 lines (~0.2 s), faster than the store takes events.
 
     New files are opened as soon as they appear, so the ones renamed away again before the
     reader got to them are still read whole, in order.
@@ -97,7 +97,7 @@ async def test_rotating_file_handler_many_rotations(
     path.touch()
     async with anyio.create_task_group() as tg:
         tg.start_soon(_source(log_ctx, path, start_at="beginning").run, log_sink.emit)
-        writer = log_writer(path, total, 2500, handler="rotating", max_bytes=12_000)
+        writer = log_writer(path, total, 1000, handler="rotating", max_bytes=12_000)
         await _wait_exit(writer)
         await log_sink.wait_for(total, limit_s=30)
         await anyio.sleep(0.3)

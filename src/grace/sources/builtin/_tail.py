@@ -174,7 +174,7 @@ class FileTail:
 
     def resume(self, row: SavedRow) -> Incarnation | None:
         """Reopen the incarnation of ``row`` at the path, if the path still holds it unchanged."""
-        inc = _open(self.path, self.new_epoch)
+        inc = _open(self.path)
         if inc is None:
             return None
         if (
@@ -293,25 +293,21 @@ class FileTail:
     # -- watching --------------------------------------------------------------------------
 
     def watch(self) -> Literal["appeared", "rotated", "vanished"] | None:
-        """Look at the path (one ``stat``); open a new file there at once.
+        """Look at the path and hold a new file there at once.
 
         Holding the new file's descriptor right away means a file renamed away later (while
-        the reader is still busy with an older one) is still read whole.
+        the reader is still busy with an older one) is still read whole. The path is opened
+        rather than ``stat``-ed, so that no file can slip by between the look and the open.
         """
-        try:
-            st = os.stat(self.path)
-        except OSError:
+        inc = _open(self.path)
+        if inc is None:
             was, self.missing = self.missing, True
-            return None if was else "vanished"
+            return None if was or not self.chain else "vanished"
         self.missing = False
-        ident = (st.st_dev, st.st_ino)
-        if any((inc.dev, inc.ino) == ident for inc in self.incarnations()):
+        if any((o.dev, o.ino) == (inc.dev, inc.ino) for o in self.incarnations()):
+            inc.close()
             return None
-        inc = _open(self.path, self.new_epoch)
-        if inc is None or (inc.dev, inc.ino) != ident:
-            if inc is not None:
-                inc.close()
-            return None  # changed again, or unreadable: look again next time
+        inc.epoch = self.new_epoch()
         self.chain.append(inc)
         return "rotated" if len(self.chain) > 1 else "appeared"
 
@@ -420,7 +416,8 @@ class FileTail:
         _note_position(inc)
 
 
-def _open(path: Path, new_epoch: Callable[[], str]) -> Incarnation | None:
+def _open(path: Path, new_epoch: Callable[[], str] | None = None) -> Incarnation | None:
+    """``path`` opened as a new incarnation from 0 (the epoch drawn only if ``new_epoch``)."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     except OSError:
@@ -429,7 +426,7 @@ def _open(path: Path, new_epoch: Callable[[], str]) -> Incarnation | None:
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
         return None
-    return Incarnation(st.st_dev, st.st_ino, new_epoch(), fd, 0, 0)
+    return Incarnation(st.st_dev, st.st_ino, new_epoch() if new_epoch else "", fd, 0, 0)
 
 
 def _open_as(path: Path, row: SavedRow) -> Incarnation | None:

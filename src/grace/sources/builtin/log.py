@@ -60,7 +60,7 @@ class LogSourceConfig(SourceConfig):
     path: str
     """A file, or a glob (``/var/log/app/*.log``) re-expanded every ``rescan_s``."""
     poll_interval_s: float = Field(0.05, ge=0.01, le=10)
-    """How often each file is ``stat``-ed for growth, rotation and truncation."""
+    """How often each path is looked at for a new file, growth and truncation."""
     rescan_s: float = Field(1.0, ge=0.05, le=3600)
     """How often a glob is expanded again to find new files."""
     read_chunk: int = Field(1024 * 1024, ge=256, le=64 * 1024 * 1024)
@@ -132,7 +132,7 @@ class LogSource:
     async def run(self, emit: Emit) -> None:
         """Follow the files until cancelled; offsets are saved on the way out.
 
-        Two tasks: a watcher that ``stat``-s every path each ``poll_interval_s`` and opens a
+        Two tasks: a watcher that looks at every path each ``poll_interval_s`` and holds a
         file that appears or replaces a rotated one at once, and the reader, which reads
         every path's files in order and emits (and so may wait on the pipeline).
         """
