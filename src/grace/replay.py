@@ -129,7 +129,8 @@ def _log_events(path: Path, matcher: Matcher, service: str) -> Iterator[tuple[in
                     collector = TracebackCollector(
                         raw.decode("utf-8", "replace"), offset=base + hit.start, now=0.0
                     )
-                    for following in chunk[hit.end + 1 :].split(b"\n", 500)[:500]:
+                    after = chunk.find(b"\n", hit.end) + 1  # past this line's newline (CRLF too)
+                    for following in chunk[after:].split(b"\n", 500)[:500]:
                         if not collector.feed(
                             following.decode("utf-8", "replace").rstrip("\r"), now=0.0
                         ):

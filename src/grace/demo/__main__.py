@@ -44,6 +44,11 @@ def _health(url: str) -> int:
         return 0
 
 
+def _break(url: str, state_file: Path) -> int:
+    state_file.write_text(json.dumps({"healthy": False}), encoding="utf-8")
+    return _health(url)
+
+
 def _demo_settings(base: Settings, url: str, state_file: Path) -> Settings:
     return base.model_copy(
         update={
@@ -72,22 +77,43 @@ async def _watch(daemon: Daemon, console: Console, url: str, state_file: Path, o
     next_break = time.monotonic() + 3
     while True:
         if time.monotonic() >= next_break:
-            state_file.write_text(json.dumps({"healthy": False}), encoding="utf-8")
-            console.print(f"[red]✗ broke the demo service[/red]: /health answers {_health(url)}")
+            status = await anyio.to_thread.run_sync(_break, url, state_file)
+            console.print(f"[red]✗ broke the demo service[/red]: /health answers {status}")
             next_break = time.monotonic() + BREAK_EVERY_S
         for run in await anyio.to_thread.run_sync(lambda: store.list_runs(limit=20)):
             if run.id in seen or run.finished_at is None:
                 continue
             seen.add(run.id)
             print_timeline(console, run, store.step_attempts(run.id))
-            console.print(f"[green]✓ healed[/green]: /health answers {_health(url)}\n")
+            status = await anyio.to_thread.run_sync(_health, url)
+            console.print(f"[green]✓ healed[/green]: /health answers {status}\n")
             if once:
                 return
         await anyio.sleep(0.2)
 
 
-async def _main(once: bool) -> int:
+async def _main(once: bool, base: Settings, url: str, state_file: Path) -> int:
     console = Console(highlight=False)
+    settings = _demo_settings(base, url, state_file)
+    daemon = Daemon.create(settings)
+    console.rule("Grace demo")
+    console.print(
+        f"demo service on {url} (healthy) · grace serve in execute mode on {settings.listen}\n"
+        f"data in {settings.data_dir}/ (SQLite) · logs in {settings.log_dir}/ · "
+        f"the demo breaks the service in 3 s, then every {BREAK_EVERY_S:g} s · Ctrl-C to stop\n"
+    )
+    try:
+        async with anyio.create_task_group() as tg:
+            await tg.start(partial(daemon.run, install_signals=False))
+            await _watch(daemon, console, url, state_file, once)
+            tg.cancel_scope.cancel()
+    finally:
+        daemon.engine.close()
+    console.print("next: grace runs · grace runs show RUN_ID · grace audit verify · grace logs")
+    return 0
+
+
+def main() -> int:
     base, _ = load_settings()
     configure_logging(log_dir=base.log_dir, level=base.log_level, console=False)
     work = base.data_dir / "demo"
@@ -103,34 +129,13 @@ async def _main(once: bool) -> int:
         for _ in range(100):
             if _health(url):
                 break
-            await anyio.sleep(0.05)
-        settings = _demo_settings(base, url, state_file)
-        daemon = Daemon.create(settings)
-        console.rule("Grace demo")
-        console.print(
-            f"demo service on {url} (healthy) · grace serve in execute mode on {settings.listen}\n"
-            f"data in {settings.data_dir}/ (SQLite) · logs in {settings.log_dir}/ · "
-            f"the demo breaks the service in 3 s, then every {BREAK_EVERY_S:g} s · Ctrl-C to stop\n"
-        )
-        try:
-            async with anyio.create_task_group() as tg:
-                await tg.start(partial(daemon.run, install_signals=False))
-                await _watch(daemon, console, url, state_file, once)
-                tg.cancel_scope.cancel()
-        finally:
-            daemon.engine.close()
-        console.print("next: grace runs · grace runs show RUN_ID · grace audit verify · grace logs")
+            time.sleep(0.05)
+        return anyio.run(_main, "--once" in sys.argv[1:], base, url, state_file)
+    except KeyboardInterrupt:
         return 0
     finally:
         service.terminate()
         service.wait(timeout=5)
-
-
-def main() -> int:
-    try:
-        return anyio.run(_main, "--once" in sys.argv[1:])
-    except KeyboardInterrupt:
-        return 0
 
 
 if __name__ == "__main__":

@@ -100,8 +100,10 @@ class Decider:
                 dedupe_key=f"{playbook.name}:{match.signature}",
             )
             try:
-                self.store.create_run(run, actor="engine", reason=decision.reason)
-                run_id = run.id
+                # The decision's audit entry commits with the run it created: one transaction.
+                draft = _decision_draft(event, match, playbook, decision, run.id)
+                self.store.create_run(run, actor="engine", reason=decision.reason, also=[draft])
+                return Outcome(decision, match, run.id)
             except DuplicateIncident as exc:
                 decision = Decision(
                     DecisionKind.SUPPRESSED,
@@ -111,22 +113,24 @@ class Decider:
                     decision.signature,
                     (*decision.trace, ("open_incident", f"suppressed: run {exc.run_id} open")),
                 )
-        self.store.append_audit(
-            [
-                AuditDraft(
-                    "engine",
-                    f"decision.{decision.kind.value}",
-                    run_id or playbook.name,
-                    {
-                        "playbook": playbook.name,
-                        "event_id": event.id,
-                        "signature": match.signature,
-                        "reason": decision.reason,
-                        "guard": decision.guard,
-                        "run_id": run_id,
-                        "captures": dict(match.captures),
-                    },
-                )
-            ]
-        )
+        self.store.append_audit([_decision_draft(event, match, playbook, decision, run_id)])
         return Outcome(decision, match, run_id)
+
+
+def _decision_draft(
+    event: Event, match: Match, playbook: Playbook, decision: Decision, run_id: str | None
+) -> AuditDraft:
+    return AuditDraft(
+        "engine",
+        f"decision.{decision.kind.value}",
+        run_id or playbook.name,
+        {
+            "playbook": playbook.name,
+            "event_id": event.id,
+            "signature": match.signature,
+            "reason": decision.reason,
+            "guard": decision.guard,
+            "run_id": run_id,
+            "captures": dict(match.captures),
+        },
+    )

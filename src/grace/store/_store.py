@@ -124,13 +124,15 @@ class Store(IngestRecords):
 
     # -- runs -----------------------------------------------------------------------------
 
-    def create_run(self, run: Run, *, actor: str = "engine", reason: str = "") -> Run:
+    def create_run(
+        self, run: Run, *, actor: str = "engine", reason: str = "", also: Sequence[AuditDraft] = ()
+    ) -> Run:
         """Insert a new run and its ``run.created`` audit entry."""
         run_clean = run_values(run)
         for key in ("event", "captures", "vars", "outputs"):
             run_clean[key] = jsonable(run_clean[key])
         try:
-            return self._insert_run(run, run_clean, actor=actor, reason=reason)
+            return self._insert_run(run, run_clean, actor=actor, reason=reason, also=also)
         except IntegrityError as exc:
             if run.dedupe_key is None:
                 raise
@@ -148,7 +150,15 @@ class Store(IngestRecords):
             ).first()
         return None if row is None else str(row[0])
 
-    def _insert_run(self, run: Run, run_clean: dict[str, Any], *, actor: str, reason: str) -> Run:
+    def _insert_run(
+        self,
+        run: Run,
+        run_clean: dict[str, Any],
+        *,
+        actor: str,
+        reason: str,
+        also: Sequence[AuditDraft],
+    ) -> Run:
         with self.transaction() as tx:
             tx.conn.execute(insert(_runs).values(**run_clean))
             tx.audit(
@@ -169,6 +179,8 @@ class Store(IngestRecords):
                     },
                 )
             )
+            if also:
+                tx.audit(*also)
         return run
 
     def get_run(self, run_id: str) -> Run:
