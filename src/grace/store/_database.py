@@ -73,7 +73,17 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (creates it on first start)."""
+    """Bring the schema to the newest revision (creates it on first start).
+
+    A database already at the newest revision costs one query: Alembic (slow to import) is only
+    loaded when there is something to do.
+    """
+    try:
+        if current_revision(engine) == HEAD_REVISION:
+            return
+    except OperationalError as exc:
+        msg = f"cannot open the database {engine.url.render_as_string(hide_password=True)}: {exc.orig}"
+        raise StoreError(msg) from exc
     from alembic import command
     from alembic.config import Config
 

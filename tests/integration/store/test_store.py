@@ -189,3 +189,15 @@ def test_one_open_run_per_incident(store: Store) -> None:
     store.finish_run("run_a", fence=run.fence, status=RunStatus.SUCCEEDED)
     store.create_run(new("run_c"))  # the incident's earlier run is closed: a new one may open
     assert store.open_run_for("p:sig1") == "run_c"
+
+
+def test_head_revision_is_the_newest_migration() -> None:
+    """The fast start-up check compares with HEAD_REVISION: it must name Alembic's head."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from grace.store import _database
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_database._MIGRATIONS))
+    assert ScriptDirectory.from_config(cfg).get_current_head() == _database.HEAD_REVISION
