@@ -12,8 +12,9 @@ from typing import Any
 
 from grace.config import Settings
 from grace.events import Event, event_from_dict
-from grace.governance import Governor, GuardInput, auto_trigger, conditions, recovery_signal
+from grace.governance import Governor, auto_trigger, conditions, recovery_signal
 from grace.matching import Matcher, Trigger
+from grace.pipeline import Decider
 from grace.playbooks import Playbook
 from grace.sources.builtin._lines import LineEvents
 from grace.sources.builtin._traceback import TracebackCollector, is_traceback_start
@@ -168,27 +169,28 @@ def replay_file(
             [*matcher.triggers, Trigger("__traceback__", 0, "log_message", TRACEBACK, None, None)]
         )
         source = _log_events(path, line_matcher, service)
+    decider = Decider(
+        store=None,
+        governor=governor,
+        playbooks=lambda: playbooks,
+        matcher=lambda: matcher,
+        mode=lambda: settings.mode,
+        clock=SystemClock(),
+        ids=RandomIds(),
+        config=settings.config,
+        dry_run=True,
+    )
     for line_no, size, event in source:
         report.events += 1
         if progress is not None:
             progress(size)
-        for match in matcher.match_playbooks(event):
-            pb = playbooks[match.playbook]
-            inp = GuardInput(
-                event,
-                pb,
-                match.captures,
-                match.signature,
-                settings.mode,
-                {"in_change_freeze": False},
-                settings.config,
-            )
-            decision = governor.decide(inp)
-            key = (pb.name, decision.kind.value)
+        for outcome in decider.decide(event):
+            decision, match = outcome.decision, outcome.match
+            key = (decision.playbook, decision.kind.value)
             row = report.rows.get(key)
             if row is None:
                 row = report.rows[key] = ReplayRow(
-                    pb.name,
+                    decision.playbook,
                     decision.kind.value,
                     decision.reason,
                     first_line=line_no,

@@ -28,14 +28,15 @@ def explain_event(settings: Any, event: Any) -> dict[str, Any]:
     from grace.daemon import build_matcher
     from grace.governance import (
         Governor,
-        GuardInput,
         auto_trigger,
         conditions,
         make_episode_guard,
         recovery_signal,
     )
+    from grace.pipeline import Decider
     from grace.playbooks import load_library
     from grace.store import open_store
+    from grace.types import RandomIds, SystemClock
 
     playbooks, _ = load_library(
         settings.playbook_dirs,
@@ -61,23 +62,24 @@ def explain_event(settings: Any, event: Any) -> dict[str, Any]:
                     "reasons": list(exp.reasons),
                 }
             )
+        decider = Decider(
+            store=None,
+            governor=governor,
+            playbooks=lambda: playbooks,
+            matcher=lambda: matcher,
+            mode=lambda: settings.mode,
+            clock=SystemClock(),
+            ids=RandomIds(),
+            config=settings.config,
+            dry_run=True,
+        )
         decisions = []
-        for match in matcher.match_playbooks(event):
-            pb = playbooks[match.playbook]
-            inp = GuardInput(
-                event,
-                pb,
-                match.captures,
-                match.signature,
-                settings.mode,
-                {"in_change_freeze": False},
-                settings.config,
-            )
-            decision = governor.decide(inp)
-            open_run = store.open_run_for(f"{pb.name}:{match.signature}")
+        for outcome in decider.decide(event):
+            decision, match = outcome.decision, outcome.match
+            open_run = store.open_run_for(f"{decision.playbook}:{match.signature}")
             decisions.append(
                 {
-                    "playbook": pb.name,
+                    "playbook": decision.playbook,
                     "captures": dict(match.captures),
                     "signature": match.signature,
                     "decision": "suppressed" if open_run else decision.kind.value,

@@ -34,7 +34,7 @@ class Decider:
     def __init__(
         self,
         *,
-        store: Store,
+        store: Store | None,
         governor: Governor,
         playbooks: Callable[[], Mapping[str, Playbook]],
         matcher: Callable[[], Matcher],
@@ -54,6 +54,9 @@ class Decider:
         self.config = config
         self.dry_run = dry_run
         """True for ``grace replay``/``explain``: decide, but record nothing."""
+        if store is None and not dry_run:
+            msg = "a Decider that records decisions needs a store"
+            raise ValueError(msg)
 
     def decide(self, event: Event) -> list[Outcome]:
         """Every playbook this event matches, each with the governor's decision."""
@@ -102,7 +105,7 @@ class Decider:
             try:
                 # The decision's audit entry commits with the run it created: one transaction.
                 draft = _decision_draft(event, match, playbook, decision, run.id)
-                self.store.create_run(run, actor="engine", reason=decision.reason, also=[draft])
+                store.create_run(run, actor="engine", reason=decision.reason, also=[draft])
                 return Outcome(decision, match, run.id)
             except DuplicateIncident as exc:
                 decision = Decision(
@@ -113,7 +116,7 @@ class Decider:
                     decision.signature,
                     (*decision.trace, ("open_incident", f"suppressed: run {exc.run_id} open")),
                 )
-        self.store.append_audit([_decision_draft(event, match, playbook, decision, run_id)])
+        store.append_audit([_decision_draft(event, match, playbook, decision, run_id)])
         return Outcome(decision, match, run_id)
 
 
