@@ -82,7 +82,8 @@ class Decider:
     def _record(
         self, event: Event, match: Match, playbook: Playbook, decision: Decision
     ) -> Outcome:
-        if self.dry_run:
+        store = self.store
+        if self.dry_run or store is None:
             return Outcome(decision, match)
         run_id: str | None = None
         if decision.kind in (DecisionKind.QUEUED, DecisionKind.PROPOSED):
