@@ -10,10 +10,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from grace.errors import ConfigError
 
@@ -22,18 +21,18 @@ __all__ = ("DEFAULT_CONFIG_FILE", "Settings", "load_settings")
 DEFAULT_CONFIG_FILE = "grace.yaml"
 
 
-class Settings(BaseSettings):
+class Settings(BaseModel):
     """Everything Grace can be told. Every field is documented in ``docs/configuration.md``."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="GRACE_", frozen=True, extra="forbid", populate_by_name=True
-    )
+    # A plain model: :func:`load_settings` reads env and grace.yaml itself, so that it can say
+    # where each value came from (and so that importing Grace stays light).
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
     data_dir: Path = Path(".grace")
     """Where the SQLite database, the audit signing key and backups live."""
     database_url: str | None = None
     """SQLAlchemy URL; default ``sqlite:///<data_dir>/grace.db``."""
-    playbook_dirs: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    playbook_dirs: list[Path] = Field(default_factory=list)
     """Extra playbook folders, searched after the bundled library (``:``-separated in env)."""
     bundled_playbooks: bool = True
     """Load the playbooks shipped with Grace."""
