@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -30,10 +30,12 @@ from grace.audit._chain import (
     link,
 )
 from grace.errors import AuditError
-from grace.store._tables import AuditCheckpointRow, AuditHeadRow, AuditRow
+from grace.store._tables import audit_checkpoints as _cps
+from grace.store._tables import audit_head as _head
+from grace.store._tables import audit_log as _log
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection, Engine, Table
+    from sqlalchemy import Connection, Engine
 
 __all__ = (
     "COLUMNS",
@@ -52,9 +54,6 @@ __all__ = (
     "snapshot",
 )
 
-_log = cast("Table", AuditRow.__table__)
-_head = cast("Table", AuditHeadRow.__table__)
-_cps = cast("Table", AuditCheckpointRow.__table__)
 
 COLUMNS = ("seq", "time", "actor", "action", "subject", "payload", "prev_hash", "hash")
 """Column order of the raw tuples :func:`iter_pages` yields (the :class:`AuditEntry` order)."""

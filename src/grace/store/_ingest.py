@@ -14,7 +14,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from grace.events import Event
 from grace.store._convert import aware
-from grace.store._tables import EpisodeRow, EventRow, HeartbeatRow, ScheduleFireRow, SourceOffsetRow
+from grace.store._tables import episodes as _episodes
+from grace.store._tables import events as _events
+from grace.store._tables import heartbeats as _beats
+from grace.store._tables import schedule_fires as _fires
+from grace.store._tables import source_offsets as _offsets
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -22,12 +26,6 @@ if TYPE_CHECKING:
     from grace.types import Clock
 
 __all__ = ("IngestRecords",)
-
-_events = cast(Table, EventRow.__table__)
-_offsets = cast(Table, SourceOffsetRow.__table__)
-_fires = cast(Table, ScheduleFireRow.__table__)
-_beats = cast(Table, HeartbeatRow.__table__)
-_episodes = cast(Table, EpisodeRow.__table__)
 
 
 def _insert(conn: Connection, table: Table) -> Any:

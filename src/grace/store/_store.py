@@ -11,9 +11,9 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from grace.audit._chain import AuditDraft, AuditEntry
@@ -32,18 +32,16 @@ from grace.store import _audit_sql
 from grace.store._convert import run_from_row, run_values, step_from_row, ticket_from_row
 from grace.store._database import create_db_engine, migrate
 from grace.store._ingest import IngestRecords
-from grace.store._tables import AuditRow, RunRow, StepAttemptRow, TicketRow
+from grace.store._tables import audit_log as _audit
+from grace.store._tables import runs as _runs
+from grace.store._tables import step_attempts as _steps
+from grace.store._tables import tickets as _tickets
 from grace.types import Clock, IdFactory, RandomIds, SystemClock
 
 __all__ = ("AuditListener", "Store", "open_store")
 
 AuditListener = Callable[[list[AuditEntry]], None]
 """Called after a transaction that appended audit entries commits (mirror, checkpoints)."""
-
-_runs = cast(Table, RunRow.__table__)
-_steps = cast(Table, StepAttemptRow.__table__)
-_tickets = cast(Table, TicketRow.__table__)
-_audit = cast(Table, AuditRow.__table__)
 
 
 def jsonable(value: Any) -> Any:

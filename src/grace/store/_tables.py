@@ -1,190 +1,201 @@
-"""SQLAlchemy tables. Imported only by the store and its migrations: the ORM never leaves store/."""
+"""SQLAlchemy Core tables. Imported only by the store and its migrations: SQL never leaves store/.
+
+Core ``Table`` objects rather than ORM classes: the store speaks SQL expressions and converts
+rows to domain dataclasses itself, and not loading the ORM saves start-up time and memory.
+"""
 
 from __future__ import annotations
-
-from datetime import datetime
-from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
+    Column,
     DateTime,
     ForeignKey,
     Index,
     Integer,
+    MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = (
+    "audit_checkpoints",
+    "audit_head",
+    "audit_log",
+    "episodes",
+    "events",
+    "heartbeats",
+    "metadata",
+    "runs",
+    "schedule_fires",
+    "source_offsets",
+    "step_attempts",
+    "tickets",
+)
+
+metadata = MetaData()
 
 
-class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
+def _when(name: str, *, nullable: bool = False, index: bool = False) -> Column[object]:
+    return Column(name, DateTime(timezone=True), nullable=nullable, index=index)
 
 
-class RunRow(Base):
-    __tablename__ = "runs"
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("playbook", String(200), nullable=False, index=True),
+    Column("playbook_version", String(50), nullable=False),
+    Column("status", String(32), nullable=False, index=True),
+    Column("trigger", String(32), nullable=False),
+    Column("event", JSON, nullable=False),
+    Column("captures", JSON, nullable=False),
+    Column("vars", JSON, nullable=False),
+    Column("outputs", JSON, nullable=False),
+    Column("dry_run", Boolean, nullable=False),
+    Column("service", String(200), nullable=False, default=""),
+    Column("requested_by", String(200), nullable=False),
+    Column("parent_run_id", String(64)),
+    _when("created_at", index=True),
+    _when("started_at", nullable=True),
+    _when("finished_at", nullable=True),
+    Column("fence", Integer, nullable=False, default=0),
+    Column("lease_owner", String(200)),
+    _when("lease_expires_at", nullable=True),
+    Column("last_completed_step", String(200)),
+    Column("error", Text),
+    Column("dedupe_key", String(200), index=True),
+)
+Index("ix_runs_status_created", runs.c.status, runs.c.created_at)
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    playbook: Mapped[str] = mapped_column(String(200), index=True)
-    playbook_version: Mapped[str] = mapped_column(String(50))
-    status: Mapped[str] = mapped_column(String(32), index=True)
-    trigger: Mapped[str] = mapped_column(String(32))
-    event: Mapped[dict[str, Any]]
-    captures: Mapped[dict[str, Any]]
-    vars: Mapped[dict[str, Any]]
-    outputs: Mapped[dict[str, Any]]
-    dry_run: Mapped[bool]
-    service: Mapped[str] = mapped_column(String(200), default="")
-    requested_by: Mapped[str] = mapped_column(String(200))
-    parent_run_id: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(index=True)
-    started_at: Mapped[datetime | None]
-    finished_at: Mapped[datetime | None]
-    fence: Mapped[int] = mapped_column(Integer, default=0)
-    lease_owner: Mapped[str | None] = mapped_column(String(200))
-    lease_expires_at: Mapped[datetime | None]
-    last_completed_step: Mapped[str | None] = mapped_column(String(200))
-    error: Mapped[str | None] = mapped_column(Text)
-    dedupe_key: Mapped[str | None] = mapped_column(String(200), index=True)
+step_attempts = Table(
+    "step_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "run_id", String(64), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("step", String(200), nullable=False),
+    Column("phase", String(16), nullable=False),
+    Column("idx", Integer, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("action", String(200), nullable=False),
+    Column("status", String(16), nullable=False),
+    _when("started_at"),
+    _when("finished_at", nullable=True),
+    Column("params", JSON, nullable=False),
+    Column("outputs", JSON, nullable=False),
+    Column("error", Text),
+    UniqueConstraint("run_id", "phase", "idx", "attempt", name="uq_step_attempt"),
+)
 
+tickets = Table(
+    "tickets",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    _when("created_at"),
+    Column("title", String(500), nullable=False),
+    Column("body", Text, nullable=False, default=""),
+    Column("severity", String(16), nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("service", String(200), nullable=False, default=""),
+    Column("run_id", String(64), index=True),
+    Column("context", JSON, nullable=False),
+    _when("closed_at", nullable=True),
+)
 
-class StepAttemptRow(Base):
-    __tablename__ = "step_attempts"
-    __table_args__ = (
-        UniqueConstraint("run_id", "phase", "idx", "attempt", name="uq_step_attempt"),
-    )
+# One chained entry. ``time`` is text so the exact hashed string survives any backend.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("time", String(40), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(100), nullable=False, index=True),
+    Column("subject", String(200), nullable=False, index=True),
+    Column("payload", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
-    step: Mapped[str] = mapped_column(String(200))
-    phase: Mapped[str] = mapped_column(String(16))
-    idx: Mapped[int]
-    attempt: Mapped[int]
-    action: Mapped[str] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(16))
-    started_at: Mapped[datetime]
-    finished_at: Mapped[datetime | None]
-    params: Mapped[dict[str, Any]]
-    outputs: Mapped[dict[str, Any]]
-    error: Mapped[str | None] = mapped_column(Text)
+# The chain head, one row (id=1). Locking it serializes appends, so commit order is chain order.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
 
+# An Ed25519 signature over the chain head at ``seq``.
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", String(64), nullable=False),
+    Column("signed_at", String(40), nullable=False),
+    Column("key_id", String(64), nullable=False),
+    Column("signature", String(200), nullable=False),
+)
 
-class TicketRow(Base):
-    __tablename__ = "tickets"
+# An ingested event. ``(source, event_key)`` is unique: a resent event is a no-op.
+events = Table(
+    "events",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("source", String(300), nullable=False),
+    Column("event_key", String(200), nullable=False),
+    _when("time"),
+    _when("received_at", index=True),
+    Column("kind", String(32), nullable=False),
+    Column("service", String(200), nullable=False, default="", index=True),
+    Column("severity", String(16), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("attributes", JSON, nullable=False),
+    Column("fingerprint", String(32), nullable=False, index=True),
+    UniqueConstraint("source", "event_key", name="uq_event_source_key"),
+)
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    created_at: Mapped[datetime]
-    title: Mapped[str] = mapped_column(String(500))
-    body: Mapped[str] = mapped_column(Text, default="")
-    severity: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), index=True)
-    service: Mapped[str] = mapped_column(String(200), default="")
-    run_id: Mapped[str | None] = mapped_column(String(64), index=True)
-    context: Mapped[dict[str, Any]]
-    closed_at: Mapped[datetime | None]
+# Where a log source got to in a file (``file_key`` names the file: a rotated one has another).
+source_offsets = Table(
+    "source_offsets",
+    metadata,
+    Column("source_id", String(500), primary_key=True),
+    Column("file_key", String(100), nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    _when("updated_at"),
+)
 
+# One fire of one scheduled job; the key makes a duplicate fire a no-op.
+schedule_fires = Table(
+    "schedule_fires",
+    metadata,
+    Column("job", String(200), primary_key=True),
+    Column("slot", String(40), primary_key=True),
+    _when("fired_at"),
+)
 
-class AuditRow(Base):
-    """One chained entry. ``time`` is text so the exact hashed string survives any backend."""
+# The last ping of a component that proves it is alive by pinging.
+heartbeats = Table(
+    "heartbeats",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    _when("last_seen"),
+    Column("detail", JSON, nullable=False),
+)
 
-    __tablename__ = "audit_log"
-
-    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    time: Mapped[str] = mapped_column(String(40))
-    actor: Mapped[str] = mapped_column(String(200))
-    action: Mapped[str] = mapped_column(String(100), index=True)
-    subject: Mapped[str] = mapped_column(String(200), index=True)
-    payload: Mapped[str] = mapped_column(Text)
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
-
-
-class AuditHeadRow(Base):
-    """The chain head, one row (id=1). Locking it serializes appends, so commit order is chain order."""
-
-    __tablename__ = "audit_head"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    seq: Mapped[int] = mapped_column(BigInteger)
-    hash: Mapped[str] = mapped_column(String(64))
-
-
-class AuditCheckpointRow(Base):
-    """An Ed25519 signature over the chain head at ``seq``."""
-
-    __tablename__ = "audit_checkpoints"
-
-    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    hash: Mapped[str] = mapped_column(String(64))
-    signed_at: Mapped[str] = mapped_column(String(40))
-    key_id: Mapped[str] = mapped_column(String(64))
-    signature: Mapped[str] = mapped_column(String(200))
-
-
-Index("ix_runs_status_created", RunRow.status, RunRow.created_at)
-
-
-class EventRow(Base):
-    """An ingested event. ``(source, event_key)`` is unique: a resent event is a no-op."""
-
-    __tablename__ = "events"
-    __table_args__ = (UniqueConstraint("source", "event_key", name="uq_event_source_key"),)
-
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    source: Mapped[str] = mapped_column(String(300))
-    event_key: Mapped[str] = mapped_column(String(200))
-    time: Mapped[datetime]
-    received_at: Mapped[datetime] = mapped_column(index=True)
-    kind: Mapped[str] = mapped_column(String(32))
-    service: Mapped[str] = mapped_column(String(200), default="", index=True)
-    severity: Mapped[str] = mapped_column(String(16))
-    message: Mapped[str] = mapped_column(Text)
-    attributes: Mapped[dict[str, Any]]
-    fingerprint: Mapped[str] = mapped_column(String(32), index=True)
-
-
-class SourceOffsetRow(Base):
-    """Where a log source got to in a file, so a restart neither misses nor repeats a line."""
-
-    __tablename__ = "source_offsets"
-
-    source_id: Mapped[str] = mapped_column(String(500), primary_key=True)
-    file_key: Mapped[str] = mapped_column(String(100))
-    """``dev:inode`` of the file the offset belongs to (a rotated file has another)."""
-    offset: Mapped[int] = mapped_column(BigInteger)
-    updated_at: Mapped[datetime]
-
-
-class ScheduleFireRow(Base):
-    """One fire of one scheduled job; the key makes a duplicate fire a no-op."""
-
-    __tablename__ = "schedule_fires"
-
-    job: Mapped[str] = mapped_column(String(200), primary_key=True)
-    slot: Mapped[str] = mapped_column(String(40), primary_key=True)
-    fired_at: Mapped[datetime]
-
-
-class HeartbeatRow(Base):
-    """The last ping of a component that proves it is alive by pinging."""
-
-    __tablename__ = "heartbeats"
-
-    name: Mapped[str] = mapped_column(String(200), primary_key=True)
-    last_seen: Mapped[datetime]
-    detail: Mapped[dict[str, Any]]
-
-
-class EpisodeRow(Base):
-    """A failure episode (an alert firing until resolved). Resolved episodes start nothing."""
-
-    __tablename__ = "episodes"
-
-    key: Mapped[str] = mapped_column(String(300), primary_key=True)
-    status: Mapped[str] = mapped_column(String(16))
-    service: Mapped[str] = mapped_column(String(200), default="")
-    started_at: Mapped[datetime]
-    updated_at: Mapped[datetime]
-    resolved_at: Mapped[datetime | None]
+# A failure episode (an alert firing until resolved). Resolved episodes start nothing.
+episodes = Table(
+    "episodes",
+    metadata,
+    Column("key", String(300), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("service", String(200), nullable=False, default=""),
+    _when("started_at"),
+    _when("updated_at"),
+    _when("resolved_at", nullable=True),
+)
