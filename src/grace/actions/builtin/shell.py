@@ -146,7 +146,7 @@ async def _exit_code(proc: asyncio.subprocess.Process) -> int:
     one costs 20 wake-ups a second.
     """
     delay = 0.001
-    while proc.returncode is None:  # noqa: ASYNC110 - see the docstring
+    while proc.returncode is None:  # polled: see the docstring
         await anyio.sleep(delay)
         delay = min(delay * 2, _POLL_S)
     return proc.returncode
