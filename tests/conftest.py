@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import textwrap
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import hypothesis  # noqa: F401 - imported up front: CPython 3.11's ast.parse is not thread-safe
@@ -55,3 +56,23 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture
+def playbook_dir(tmp_path: Path) -> Path:
+    """An empty folder for the test's playbooks."""
+    d = tmp_path / "playbooks"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def write_playbook(playbook_dir: Path) -> Callable[[str, str], Path]:
+    """Write ``text`` (dedented) as ``<name>.yaml`` in the test's playbook folder."""
+
+    def write(name: str, text: str) -> Path:
+        path = playbook_dir / f"{name}.yaml"
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        return path
+
+    return write

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import textwrap
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
@@ -22,26 +21,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def playbook_dir(tmp_path: Path) -> Path:
-    """The test's playbook folder."""
-    d = tmp_path / "playbooks"
-    d.mkdir()
-    return d
-
-
-@pytest.fixture
-def write_playbook(playbook_dir: Path) -> Callable[[str, str], Path]:
-    """Write a playbook (dedented) into the test's folder."""
-
-    def write(name: str, text: str) -> Path:
-        path = playbook_dir / f"{name}.yaml"
-        path.write_text(textwrap.dedent(text), encoding="utf-8")
-        return path
-
-    return write
 
 
 @pytest.fixture

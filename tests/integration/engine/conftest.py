@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -10,26 +9,6 @@ import pytest
 
 from grace.config import Settings
 from grace.engine import Engine
-
-
-@pytest.fixture
-def playbook_dir(tmp_path: Path) -> Path:
-    """An empty folder for the test's playbooks."""
-    d = tmp_path / "playbooks"
-    d.mkdir()
-    return d
-
-
-@pytest.fixture
-def write_playbook(playbook_dir: Path) -> Callable[[str, str], Path]:
-    """Write ``text`` (dedented) as ``<name>.yaml`` in the test's playbook folder."""
-
-    def write(name: str, text: str) -> Path:
-        path = playbook_dir / f"{name}.yaml"
-        path.write_text(textwrap.dedent(text), encoding="utf-8")
-        return path
-
-    return write
 
 
 @pytest.fixture
