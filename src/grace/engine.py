@@ -113,6 +113,7 @@ class Engine:
             self.settings.playbook_dirs,
             registry=self.registry,
             include_bundled=self.settings.bundled_playbooks,
+            cache_dir=self.settings.data_dir / "cache" / "playbooks",
         )
         self.playbooks = loaded
         self.playbook_errors = errors

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from grace.actions import ActionRegistry
 from grace.errors import PlaybookError, Problem
+from grace.playbooks._cache import PlaybookCache
 from grace.playbooks._loader import load_file
 from grace.playbooks._playbook import Playbook
 
@@ -44,21 +45,27 @@ def load_paths(
 
 
 def load_library(
-    dirs: Iterable[PathArg], *, registry: ActionRegistry, include_bundled: bool = True
+    dirs: Iterable[PathArg],
+    *,
+    registry: ActionRegistry,
+    include_bundled: bool = True,
+    cache_dir: Path | None = None,
 ) -> tuple[dict[str, Playbook], list[PlaybookError]]:
     """The bundled playbooks, then the operator's folders.
 
     An operator's playbook named like a bundled one replaces it (that is how a bundled
     playbook is customised); two of the operator's own files with one name is an error.
+    With ``cache_dir``, files loaded before (same bytes, same actions) come from the cache.
 
     Returns:
         The playbooks by name, and one error per file that failed.
     """
     found: dict[str, Playbook] = {}
     errors: list[PlaybookError] = []
+    cache = PlaybookCache(cache_dir, registry) if cache_dir is not None else None
     if include_bundled:
-        _load_into(found, errors, [bundled_dir()], registry=registry, bundled=True)
-    _load_into(found, errors, dirs, registry=registry, bundled=False)
+        _load_into(found, errors, [bundled_dir()], registry=registry, bundled=True, cache=cache)
+    _load_into(found, errors, dirs, registry=registry, bundled=False, cache=cache)
     return found, errors
 
 
@@ -75,6 +82,7 @@ def _load_into(
     *,
     registry: ActionRegistry,
     bundled: bool,
+    cache: PlaybookCache | None = None,
 ) -> None:
     seen: set[Path] = set()
     for item in paths:
@@ -83,11 +91,28 @@ def _load_into(
                 continue  # a folder and a file inside it, or the same path twice
             seen.add(file.resolve())
             try:
-                playbook = load_file(file, registry=registry, bundled=bundled)
+                playbook = _load_one(file, registry=registry, bundled=bundled, cache=cache)
             except PlaybookError as exc:
                 errors.append(exc)
                 continue
             _add(found, errors, playbook)
+
+
+def _load_one(
+    file: Path, *, registry: ActionRegistry, bundled: bool, cache: PlaybookCache | None
+) -> Playbook:
+    if cache is None:
+        return load_file(file, registry=registry, bundled=bundled)
+    try:
+        raw = file.read_bytes()
+    except OSError:
+        return load_file(file, registry=registry, bundled=bundled)  # reports the read error
+    cached = cache.get(raw, file=str(file), bundled=bundled)
+    if cached is not None:
+        return cached
+    playbook = load_file(file, registry=registry, bundled=bundled)
+    cache.put(raw, playbook)
+    return playbook
 
 
 def _add(found: dict[str, Playbook], errors: list[PlaybookError], playbook: Playbook) -> None:
