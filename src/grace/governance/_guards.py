@@ -7,6 +7,7 @@ from collections.abc import Callable
 from grace.errors import TemplateError
 from grace.governance._verdict import DecisionKind, Guard, GuardInput, Verdict
 from grace.playbooks import Templates
+from grace.playbooks._names import template_names
 
 __all__ = ("auto_trigger", "conditions", "make_episode_guard", "recovery_signal")
 
@@ -29,16 +30,15 @@ def auto_trigger(inp: GuardInput) -> Verdict | None:
 
 def conditions(inp: GuardInput) -> Verdict | None:
     """Every playbook condition must hold for this event."""
-    ctx = {
-        "event": inp.event.to_dict(),
-        "diagnosis": {**inp.captures, "captures": dict(inp.captures), "signature": inp.signature},
-        "vars": {},
-        "config": dict(inp.config),
-        "steps": {},
-        "run": {"playbook": inp.playbook.name, "dry_run": False, "service": inp.event.service},
-        "context": dict(inp.flags),
-        **inp.flags,
-    }
+    ctx = template_names(
+        event=inp.event.to_dict(),
+        captures=inp.captures,
+        playbook=inp.playbook.name,
+        config=inp.config,
+        flags=inp.flags,
+        run={"playbook": inp.playbook.name, "dry_run": False, "service": inp.event.service},
+        signature=inp.signature,
+    )
     for i, cond in enumerate(inp.playbook.spec.conditions):
         where = inp.playbook.where(f"conditions.{i}.check")
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from grace.playbooks._names import template_names
 from grace.runs import Run
 
 __all__ = ("Placeholder", "template_context")
@@ -31,23 +32,21 @@ def template_context(
     flags: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Everything a template may read for this run, as plain data (no live objects)."""
-    event = dict(run.event) if run.event else _default_event(run)
-    ctx: dict[str, Any] = {
-        "event": event,
-        "diagnosis": {**run.captures, "captures": dict(run.captures), "playbook": run.playbook},
-        "vars": dict(run.vars),
-        "config": dict(config),
-        "steps": {name: dict(value) for name, value in steps.items()},
-        "run": {
+    return template_names(
+        event=run.event or _default_event(run),
+        captures=run.captures,
+        playbook=run.playbook,
+        config=config,
+        flags=flags or {},
+        vars=run.vars,
+        steps=steps,
+        run={
             "id": run.id,
             "playbook": run.playbook,
             "dry_run": run.dry_run,
             "service": run.service,
         },
-        "context": dict(flags or {}),
-    }
-    ctx.update(flags or {})
-    return ctx
+    )
 
 
 class Placeholder:
