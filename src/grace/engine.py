@@ -216,15 +216,6 @@ class Engine:
                     run_id=run.id,
                 )
                 try:
-                    await anyio.to_thread.run_sync(
-                        partial(
-                            self.store.claim_run,
-                            run.id,
-                            owner=self.runner.owner,
-                            lease_s=1,
-                            force=True,
-                        )
-                    )
                     await self.runner.execute(run.id, resume=True)
                 except RunError as exc:
                     log.warning(f"could not resume {run.id}: {exc}", event_type="run.resume_failed")

@@ -106,9 +106,17 @@ class Runner:
         return make
 
     async def execute(self, run_id: str, *, resume: bool = False) -> Run:
-        """Claim ``run_id`` and drive it to a final state. Returns the finished run."""
+        """Claim ``run_id`` and drive it to a final state. Returns the finished run.
+
+        ``resume`` takes over a run whose worker is known to be dead (its lease may still look
+        live) and continues after its last completed step.
+        """
         run: Run = await self._db(
-            self.store.claim_run, run_id, owner=self.owner, lease_s=self.config.lease_s
+            self.store.claim_run,
+            run_id,
+            owner=self.owner,
+            lease_s=self.config.lease_s,
+            force=resume,
         )
         with bind_context(run_id=run.id, playbook_id=run.playbook):
             log.info(

@@ -123,3 +123,9 @@ def test_sigkill_before_idempotent_steps_resumes(grace: Any, tmp_path: Path) -> 
     assert ("wait_for_flag", 1, "interrupted") in attempts
     assert ("wait_for_flag", 2, "succeeded") in attempts
     assert ("last", 1, "succeeded") in attempts
+    store = open_store(grace.env["GRACE_DATABASE_URL"])
+    try:  # taken over once: one claim, one fence bump, one audit entry
+        resumed = store.audit_entries(subject=run_id, action="run.resumed")
+    finally:
+        store.close()
+    assert len(resumed) == 1
