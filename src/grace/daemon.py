@@ -214,14 +214,15 @@ class Daemon:
         """Reload playbooks; a file that no longer loads keeps its previous version running."""
         previous = dict(self.engine.playbooks)
         self.engine.reload_playbooks()
-        for err in self.engine.playbook_errors:
-            for name, old in previous.items():
-                if old.file in str(err) and name not in self.engine.playbooks:
-                    self.engine.playbooks[name] = old
-                    log.warning(
-                        f"kept the previous version of {name}: the edit was rejected: {err}",
-                        event_type="playbook.kept",
-                    )
+        rejected = {p.file: err for err in self.engine.playbook_errors for p in err.problems}
+        for name, old in previous.items():
+            err = rejected.get(old.file)
+            if err is not None and name not in self.engine.playbooks:
+                self.engine.playbooks[name] = old
+                log.warning(
+                    f"kept the previous version of {name}: the edit was rejected: {err}",
+                    event_type="playbook.kept",
+                )
         cache = self.settings.data_dir / "cache"
         matcher = build_matcher(self.engine.playbooks, cache)
         self.line_filter_matcher = _line_matcher(matcher, cache)
