@@ -9,7 +9,7 @@ from pathlib import Path
 from grace.actions import ActionRegistry
 from grace.errors import PlaybookError, Problem
 from grace.playbooks._cache import PlaybookCache
-from grace.playbooks._loader import load_file
+from grace.playbooks._loader import load_bytes, load_file
 from grace.playbooks._playbook import Playbook
 
 __all__ = ("PLAYBOOK_SUFFIXES", "bundled_dir", "load_library", "load_paths", "validate_paths")
@@ -110,7 +110,7 @@ def _load_one(
     cached = cache.get(raw, file=str(file), bundled=bundled)
     if cached is not None:
         return cached
-    playbook = load_file(file, registry=registry, bundled=bundled)
+    playbook = load_bytes(raw, file=str(file), registry=registry, bundled=bundled)
     cache.put(raw, playbook)
     return playbook
 

@@ -29,7 +29,7 @@ from grace.playbooks._templating import CONTEXT_FLAGS, TEMPLATE_ROOTS
 from grace.playbooks._triggers import check_triggers
 from grace.playbooks._validate import validate_model
 
-__all__ = ("load_file", "load_text")
+__all__ = ("load_bytes", "load_file", "load_text")
 
 _SHAPE_HINT = "a playbook is a mapping with at least 'name:' and 'steps:' (see docs/playbooks.md)"
 
@@ -92,6 +92,17 @@ def load_file(
         raise PlaybookError(
             Problem(file, 0, 0, f"cannot read the file: {reason}", "check the path")
         ) from exc
+    return load_bytes(raw, file=file, registry=registry, bundled=bundled)
+
+
+def load_bytes(
+    raw: bytes, *, file: str, registry: ActionRegistry, bundled: bool = False
+) -> Playbook:
+    """Load a playbook from the bytes of its file (UTF-8, a BOM allowed).
+
+    Raises:
+        PlaybookError: the bytes are not UTF-8, or every fault found in the playbook.
+    """
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
