@@ -76,16 +76,3 @@ def test_triggers_of_a_loaded_playbook() -> None:
         ),
     ]
     assert Matcher(found, backend="re").patterns == ("database is (?P<state>locked|busy)",)
-
-
-def test_bench_quick_runs() -> None:
-    """bench/matcher.py --quick runs to the end (a smoke test: no timing is asserted)."""
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "matcher.py"), "--quick"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=110,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "Matcher.scan [re]" in done.stdout
