@@ -13,6 +13,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Each script, and lines its report must contain (so a broken report fails, not only a crash).
 BENCHES = {
+    "api.py": [
+        "(a) GET /health (baseline)",
+        "(b) POST /api/events, 1 event/request",
+        "(c) POST /api/events, 100 events/request",
+    ],
     "audit.py": ["appends/s", "verify of 1M"],
     "matcher.py": ["Matcher.scan [re]"],
     "logsource.py": ["(a) raw scan", "(b) log source with the filter", "source / raw scan:"],

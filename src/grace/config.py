@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from grace.errors import ConfigError
+from grace.governance._config import GovernanceConfig
 
 __all__ = ("DEFAULT_CONFIG_FILE", "Settings", "load_settings")
 
@@ -66,6 +67,8 @@ class Settings(BaseModel):
     """Runs executed at once by ``grace serve`` (never two on the same service)."""
     queue_size: int = Field(default=10_000, ge=1, le=10_000_000)
     """Events waiting for the matcher; when full, sources wait (back-pressure), nothing is dropped."""
+    governance: GovernanceConfig = Field(default_factory=GovernanceConfig)
+    """Policy matrix, approvals, change windows, dedupe, limits (docs/governance.md)."""
 
     @field_validator("playbook_dirs", mode="before")
     @classmethod
@@ -108,6 +111,29 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _seed_mode(env: Mapping[str, str]) -> tuple[str, str] | None:
+    """The seeds' switches: ``SELF_HEAL_OBSERVE_ONLY`` wins over ``SELF_HEAL_EXECUTE`` (safer)."""
+    flags: dict[str, bool] = {}
+    for name in ("SELF_HEAL_OBSERVE_ONLY", "SELF_HEAL_EXECUTE"):
+        raw = env.get(name)
+        if raw is None:
+            continue
+        flag = raw.strip().lower()
+        if flag not in _TRUE | _FALSE:
+            msg = f"{name}={raw!r} is not a boolean"
+            raise ConfigError(msg, hint=f"set {name}=true or {name}=false")
+        flags[name] = flag in _TRUE
+    if flags.get("SELF_HEAL_OBSERVE_ONLY"):
+        return "observe", "env SELF_HEAL_OBSERVE_ONLY"
+    if flags.get("SELF_HEAL_EXECUTE"):
+        return "execute", "env SELF_HEAL_EXECUTE"
+    return None
 
 
 def load_settings(
@@ -163,6 +189,11 @@ def load_settings(
             origins[name] = "command line"
             continue
         env_hit = next((n for n in env_names[name] if n in env), None)
+        if name == "mode" and env_hit is None:
+            seeded = _seed_mode(env)
+            if seeded is not None:
+                values[name], origins[name] = seeded
+                continue
         if env_hit is not None:
             raw: Any = env[env_hit]
             if name == "config":
@@ -185,7 +216,10 @@ def load_settings(
     except ValidationError as exc:
         err = exc.errors()[0]
         key = str(err["loc"][0]) if err["loc"] else "?"
+        path_ = ".".join(str(p) for p in err["loc"]) or "?"
         origin = origins.get(key, "?")
-        msg = f"setting '{key}' (from {origin}) is invalid: {err['msg']} (got {err.get('input')!r})"
+        msg = (
+            f"setting '{path_}' (from {origin}) is invalid: {err['msg']} (got {err.get('input')!r})"
+        )
         raise ConfigError(msg, hint="fix the value where it was set") from exc
     return settings, origins

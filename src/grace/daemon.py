@@ -18,14 +18,7 @@ from anyio.abc import TaskStatus
 
 from grace.config import Settings
 from grace.engine import Engine
-from grace.governance import (
-    Governor,
-    Guard,
-    auto_trigger,
-    conditions,
-    make_episode_guard,
-    recovery_signal,
-)
+from grace.governance import Guard, build_guards, context_flags
 from grace.logs import get_logger
 from grace.matching import Matcher, Trigger, triggers_of
 from grace.pipeline import Decider, Pipeline
@@ -56,7 +49,9 @@ class Daemon:
     engine: Engine
     pipeline: Pipeline
     matcher: Matcher
-    line_filter_matcher: Matcher
+    line_filter_matcher: Matcher | None
+    """Triggers plus the traceback start, for log sources; built when a log source first asks
+    (a daemon without log sources never loads that database)."""
     matcher_slot: list[Matcher] = field(default_factory=list)
     """The decider reads ``matcher_slot[0]``; a reload swaps it in place."""
     sources: list[EventSource] = field(default_factory=list)
@@ -70,18 +65,18 @@ class Daemon:
         cache = settings.data_dir / "cache"
         matcher = build_matcher(engine.playbooks, cache)
         slot = [matcher]
-        governor = Governor(
-            [make_episode_guard(engine.store.episode_status), auto_trigger, conditions]
-        )
         decider = Decider(
             store=engine.store,
-            governor=governor,
+            governor=engine.governor,
             playbooks=lambda: engine.playbooks,
             matcher=lambda: slot[0],
             mode=lambda: settings.mode,
             clock=engine.clock,
             ids=engine.ids,
             config=settings.config,
+            governance=settings.governance,
+            flags=lambda now: context_flags(engine.calendar, now),
+            notifier=_webhook_notifier(settings),
         )
         pipeline = Pipeline(
             store=engine.store,
@@ -90,11 +85,17 @@ class Daemon:
             queue_size=settings.queue_size,
             workers=settings.workers,
         )
-        daemon = cls(settings, engine, pipeline, matcher, _line_matcher(matcher, cache), slot)
+        daemon = cls(settings, engine, pipeline, matcher, None, slot)
         daemon.drain_s = settings.drain_s
         daemon.sources = daemon._build_sources()
         daemon._mtimes = _playbook_mtimes(settings)
         return daemon
+
+    def _line_filter(self) -> Matcher:
+        if self.line_filter_matcher is None:
+            cache = self.settings.data_dir / "cache"
+            self.line_filter_matcher = _line_matcher(self.matcher, cache)
+        return self.line_filter_matcher
 
     def _build_sources(self) -> list[EventSource]:
         registry = default_source_registry()
@@ -103,7 +104,7 @@ class Daemon:
             ids=self.engine.ids,
             state=self.engine.store,
             data_dir=self.settings.data_dir,
-            line_filter=lambda buffer: self.line_filter_matcher.scan(buffer),
+            line_filter=lambda buffer: self._line_filter().scan(buffer),
             logger=get_logger("sources"),
             extra={"scheduled_jobs": _scheduled_jobs(self.engine.playbooks)},
         )
@@ -164,7 +165,7 @@ class Daemon:
         from grace.api import create_app
 
         host, _, port = self.settings.listen.rpartition(":")
-        app = create_app(self.pipeline, settings=self.settings)
+        app = create_app(self.pipeline, settings=self.settings, engine=self.engine)
         config = uvicorn.Config(
             app, host=host or "127.0.0.1", port=int(port), log_config=None, lifespan="off"
         )
@@ -225,22 +226,35 @@ class Daemon:
                 )
         cache = self.settings.data_dir / "cache"
         matcher = build_matcher(self.engine.playbooks, cache)
-        self.line_filter_matcher = _line_matcher(matcher, cache)
         self.matcher_slot[0] = matcher
         self.matcher = matcher
+        # Log sources get a filter over the new triggers: built now if one was in use (a log
+        # source keeps scanning), else on first use.
+        if self.line_filter_matcher is not None:
+            self.line_filter_matcher = _line_matcher(matcher, cache)
         log.info(
             f"playbooks reloaded: {len(self.engine.playbooks)}", event_type="playbook.reloaded"
         )
 
 
 def default_guards(engine: Engine) -> list[Guard]:
-    """The guard chain, in order: the first objection decides."""
-    return [
-        recovery_signal,
-        make_episode_guard(engine.store.episode_status),
-        auto_trigger,
-        conditions,
-    ]
+    """The guard chain, in order: the first objection decides (docs/governance.md)."""
+    return build_guards(engine.store, engine.settings.governance, calendar=engine.calendar)
+
+
+def _webhook_notifier(settings: Settings) -> Callable[[dict[str, object]], None] | None:
+    """POST escalations to ``governance.escalation_webhook`` (called from a worker thread)."""
+    url = settings.governance.escalation_webhook
+    if url is None:
+        return None
+
+    def notify(notice: dict[str, object]) -> None:
+        import httpx
+
+        response = httpx.post(str(url), json=notice, timeout=10.0)
+        response.raise_for_status()
+
+    return notify
 
 
 def _line_matcher(matcher: Matcher, cache: Path | None) -> Matcher:

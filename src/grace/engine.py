@@ -17,6 +17,14 @@ from grace.audit import AuditDraft, AuditLog
 from grace.config import Settings
 from grace.errors import GraceError, PlaybookError, RunError
 from grace.events import Event
+from grace.governance import (
+    ChangeCalendar,
+    Decision,
+    Governor,
+    GuardInput,
+    build_guards,
+    context_flags,
+)
 from grace.logs import get_logger
 from grace.playbooks import Playbook, load_library
 from grace.runner import Plan, Recovery, Runner, RunnerConfig, decide, find_orphans, plan_run
@@ -24,7 +32,14 @@ from grace.runs import Run, RunStatus
 from grace.store import Store, open_store
 from grace.types import Clock, IdFactory, RandomIds, SystemClock
 
-__all__ = ("MAX_PLAYBOOK_DEPTH", "Engine", "UnknownPlaybook", "build_plan", "plan_offline")
+__all__ = (
+    "MAX_PLAYBOOK_DEPTH",
+    "Engine",
+    "RunRefused",
+    "UnknownPlaybook",
+    "build_plan",
+    "plan_offline",
+)
 
 log = get_logger("engine")
 
@@ -41,6 +56,15 @@ class UnknownPlaybook(GraceError, LookupError):
         self.hint = (
             f"did you mean '{close[0]}'?" if close else "list them with 'grace playbooks list'"
         )
+
+
+class RunRefused(RunError):
+    """The governor refused a requested run (emergency stop, policy refuses…)."""
+
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(f"{decision.playbook}: {decision.kind.value}: {decision.reason}")
+        self.decision = decision
+        self.hint = decision.hint or None
 
 
 class Engine:
@@ -74,6 +98,10 @@ class Engine:
         self.playbooks: dict[str, Playbook] = {}
         self.playbook_errors: list[PlaybookError] = []
         self.reload_playbooks()
+        self.calendar = ChangeCalendar(settings.governance.change_windows)
+        self.governor = Governor(
+            build_guards(self.store, settings.governance, calendar=self.calendar)
+        )
         self.runner = Runner(
             store=self.store,
             registry=self.registry,
@@ -87,6 +115,7 @@ class Engine:
             ),
             tickets=self.store,
             launcher=self,
+            flags=lambda now: context_flags(self.calendar, now),
         )
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -144,26 +173,136 @@ class Engine:
         requested_by: str = "cli",
         dry_run: bool = False,
         parent_run_id: str | None = None,
-        status: RunStatus = RunStatus.QUEUED,
+        status: RunStatus | None = None,
+        idempotency_key: str | None = None,
+        override_window: bool = False,
     ) -> Run:
-        """Create a run of playbook ``name`` (queued unless told otherwise)."""
+        """Create a run of playbook ``name``, as the governor rules.
+
+        A person's request is governed too: the policy matrix may ask for approval (the
+        requester cannot give it), the change window may block it, the emergency stop refuses
+        it. ``status`` skips the governor (tests and internal callers that already decided).
+        The same ``idempotency_key`` returns the run it created the first time.
+
+        Raises:
+            RunRefused: the governor said no (the decision is recorded in the audit log).
+        """
         playbook = self.playbook(name)
+        if idempotency_key is not None:
+            earlier = self.store.run_for_idempotency_key(idempotency_key)
+            if earlier is not None:
+                if earlier.playbook != playbook.name or earlier.vars != dict(vars or {}):
+                    msg = (
+                        f"idempotency key {idempotency_key!r} was used for run {earlier.id} "
+                        f"of {earlier.playbook} with other parameters"
+                    )
+                    err = RunError(msg)
+                    err.hint = "use a new key for a different request"
+                    raise err
+                return earlier
+        now = self.clock.now()
+        service = (event.service if event else "") or str((vars or {}).get("service", ""))
+        decision: Decision | None = None
+        if status is None:
+            decision = self.govern_request(
+                playbook,
+                event=event,
+                service=service,
+                trigger=trigger,
+                requested_by=requested_by,
+                override_window=override_window,
+                captures=captures,
+                vars=vars,
+            )
+            if decision.run_status is None:
+                draft = decision.audit_draft(
+                    requested_by,
+                    playbook.name,
+                    trigger=trigger,
+                    override_window=override_window,
+                )
+                self.store.append_audit([draft])
+                raise RunRefused(decision)
+            status = decision.run_status
         run = Run(
             id=self.ids.new("run"),
             playbook=playbook.name,
             playbook_version=playbook.version,
             status=status,
-            created_at=self.clock.now(),
+            created_at=now,
             trigger=trigger,
             event=event.to_dict() if event else {},
             captures=dict(captures or {}),
             vars=dict(vars or {}),
             dry_run=dry_run,
-            service=(event.service if event else "") or str((vars or {}).get("service", "")),
+            service=service,
             requested_by=requested_by,
             parent_run_id=parent_run_id,
+            severity=event.severity if event else "",
+            priority=playbook.spec.priority,
+            risk_level=playbook.spec.metadata.risk_level,
+            expires_at=self.settings.governance.expires_at(status, now),
+            approvals_needed=decision.approvals_needed if decision else 0,
+            idempotency_key=idempotency_key,
         )
-        return self.store.create_run(run, actor=requested_by, reason=f"{trigger} run requested")
+        reason = decision.reason if decision else f"{trigger} run requested"
+        also = []
+        if decision is not None:
+            also.append(
+                decision.audit_draft(
+                    requested_by,
+                    run.id,
+                    run_id=run.id,
+                    trigger=trigger,
+                    override_window=override_window,
+                )
+            )
+        return self.store.create_run(run, actor=requested_by, reason=reason, also=also)
+
+    def govern_request(
+        self,
+        playbook: Playbook,
+        *,
+        event: Event | None,
+        service: str,
+        trigger: str,
+        requested_by: str,
+        override_window: bool = False,
+        captures: Mapping[str, Any] | None = None,
+        vars: Mapping[str, Any] | None = None,
+    ) -> Decision:
+        """The governor's decision on a person's (or an API client's) request for a run."""
+        now = self.clock.now()
+        subject = event or Event(
+            id="manual",
+            time=now,
+            source="manual",
+            kind="manual",
+            service=service,
+            severity="info",
+            message=f"{trigger} run of {playbook.name} requested by {requested_by}",
+        )
+        flags = {
+            "in_change_freeze": False,
+            "dry_run": False,
+            **context_flags(self.calendar, now),
+            "override_window": override_window,
+        }
+        return self.governor.decide(
+            GuardInput(
+                event=subject,
+                playbook=playbook,
+                captures=dict(captures or {}),
+                signature=f"{trigger}:{requested_by}",
+                mode=self.settings.mode,
+                flags=flags,
+                config=self.settings.config,
+                now=now,
+                trigger=trigger,
+                requested_by=requested_by,
+                vars=dict(vars or {}),
+            )
+        )
 
     async def execute(
         self,
@@ -174,8 +313,13 @@ class Engine:
         requested_by: str = "cli",
         trigger: str = "manual",
         parent_run_id: str | None = None,
+        override_window: bool = False,
     ) -> Run:
-        """Create a run and drive it to its final state."""
+        """Create a run and, when the governor queued it, drive it to its final state.
+
+        A run that must wait (approval, change window, observe-only proposal) is returned as
+        it is: ``grace approve`` and a running ``grace serve`` take it from there.
+        """
         run = await anyio.to_thread.run_sync(
             lambda: self.new_run(
                 name,
@@ -184,8 +328,11 @@ class Engine:
                 requested_by=requested_by,
                 trigger=trigger,
                 parent_run_id=parent_run_id,
+                override_window=override_window,
             )
         )
+        if run.status is not RunStatus.QUEUED:
+            return run
         return await self.runner.execute(run.id)
 
     def plan(

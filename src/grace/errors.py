@@ -9,6 +9,7 @@ GraceError
 ├── TemplateError            # a template/condition failed at run time (recorded on the run)
 ├── RunError                 # an operation on a run that its state does not allow
 │   ├── FenceLost            # the run was claimed by someone else: stop before any side effect
+│   ├── Halted               # the emergency stop is in force: nothing new starts
 │   └── DuplicateIncident    # an active run already handles this incident (dedupe key)
 ├── StoreError               # the database refused or is unreachable
 ├── AuditError               # the audit chain or a checkpoint does not verify
@@ -31,6 +32,7 @@ __all__ = (
     "DuplicateIncident",
     "FenceLost",
     "GraceError",
+    "Halted",
     "PlaybookError",
     "PluginError",
     "Problem",
@@ -144,6 +146,10 @@ class RunError(GraceError):
 
 class FenceLost(RunError):
     """The run's fence moved or its lease expired: another worker owns it now."""
+
+
+class Halted(RunError):
+    """The emergency stop is in force: no run is claimed and no main step starts."""
 
 
 class DuplicateIncident(RunError):

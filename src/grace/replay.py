@@ -12,7 +12,15 @@ from typing import Any
 
 from grace.config import Settings
 from grace.events import Event, event_from_dict
-from grace.governance import Governor, auto_trigger, conditions, recovery_signal
+from grace.governance import (
+    ChangeCalendar,
+    Governor,
+    auto_trigger,
+    conditions,
+    context_flags,
+    recovery_signal,
+)
+from grace.governance._ruling import make_ruling
 from grace.matching import Matcher, Trigger
 from grace.pipeline import Decider
 from grace.playbooks import Playbook
@@ -161,7 +169,17 @@ def replay_file(
     """Backtest ``path`` against ``playbooks``: nothing is written, no action is called."""
     events_mode = _is_events_jsonl(path)
     report = ReplayReport(str(path), "events-jsonl" if events_mode else "log")
-    governor = Governor([recovery_signal, auto_trigger, conditions])
+    # A backtest judges each event at its own time (change windows then, not now); the checks
+    # that read live state (open incidents, silences, the circuit) have no past to read.
+    calendar = ChangeCalendar(settings.governance.change_windows)
+    governor = Governor(
+        [
+            recovery_signal,
+            auto_trigger,
+            conditions,
+            make_ruling(settings.governance, calendar),
+        ]
+    )
     if events_mode:
         source = _jsonl_events(path)
     else:
@@ -169,22 +187,18 @@ def replay_file(
             [*matcher.triggers, Trigger("__traceback__", 0, "log_message", TRACEBACK, None, None)]
         )
         source = _log_events(path, line_matcher, service)
-    decider = Decider(
-        store=None,
+    decider = Decider.dry(
         governor=governor,
-        playbooks=lambda: playbooks,
-        matcher=lambda: matcher,
-        mode=lambda: settings.mode,
-        clock=SystemClock(),
-        ids=RandomIds(),
-        config=settings.config,
-        dry_run=True,
+        playbooks=playbooks,
+        matcher=matcher,
+        settings=settings,
+        flags=lambda now: context_flags(calendar, now),
     )
     for line_no, size, event in source:
         report.events += 1
         if progress is not None:
             progress(size)
-        for outcome in decider.decide(event):
+        for outcome in decider.decide(event, now=event.time):
             decision, match = outcome.decision, outcome.match
             key = (decision.playbook, decision.kind.value)
             row = report.rows.get(key)

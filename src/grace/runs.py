@@ -9,6 +9,7 @@ from typing import Any
 
 __all__ = (
     "ACTIVE_STATUSES",
+    "PENDING_STATUSES",
     "TERMINAL_STATUSES",
     "Run",
     "RunStatus",
@@ -23,11 +24,14 @@ class RunStatus(StrEnum):
     """Where a run is in its life.
 
     ``proposed → awaiting_approval → queued → running → succeeded | failed | rolled_back |
-    timed_out | aborted | interrupted``, plus ``rejected`` and ``expired``.
+    timed_out | aborted | interrupted``, plus ``rejected`` and ``expired``. A run the policy
+    would allow but that falls outside the change window waits as ``blocked_change_window``
+    until an operator approves it with an override (or it expires).
     """
 
     PROPOSED = "proposed"
     AWAITING_APPROVAL = "awaiting_approval"
+    BLOCKED_CHANGE_WINDOW = "blocked_change_window"
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
@@ -52,9 +56,12 @@ TERMINAL_STATUSES: frozenset[RunStatus] = frozenset(
         RunStatus.EXPIRED,
     }
 )
-ACTIVE_STATUSES: frozenset[RunStatus] = frozenset(
-    {RunStatus.PROPOSED, RunStatus.AWAITING_APPROVAL, RunStatus.QUEUED, RunStatus.RUNNING}
+PENDING_STATUSES: frozenset[RunStatus] = frozenset(
+    {RunStatus.PROPOSED, RunStatus.AWAITING_APPROVAL, RunStatus.BLOCKED_CHANGE_WINDOW}
 )
+"""Waiting on a human (or on observe mode being lifted); each expires, none waits forever."""
+ACTIVE_STATUSES: frozenset[RunStatus] = PENDING_STATUSES | {RunStatus.QUEUED, RunStatus.RUNNING}
+"""An open incident: a second run with the same dedupe key is refused while one is active."""
 
 
 class StepStatus(StrEnum):
@@ -109,6 +116,21 @@ class Run:
     last_completed_step: str | None = None
     error: str | None = None
     dedupe_key: str | None = None
+    """``playbook:signature``: one open run per incident; repeats are counted on it."""
+    severity: str = ""
+    """The triggering event's severity (a firing critical diagnosis inhibits lesser playbooks)."""
+    priority: str = "medium"
+    """The playbook's priority when the run was created."""
+    risk_level: str = "low"
+    """The playbook's risk level when the run was created."""
+    suppressed: int = 0
+    """Repeats of this incident suppressed while the run was open or cooling down."""
+    expires_at: datetime | None = None
+    """A pending run (proposed, awaiting approval, blocked) becomes ``expired`` at this time."""
+    approvals_needed: int = 0
+    """Distinct approvals still required before the run is queued."""
+    idempotency_key: str | None = None
+    """Given by an API client: the same key returns the same run instead of a second one."""
 
     @property
     def duration_s(self) -> float | None:

@@ -1,8 +1,8 @@
-"""The HTTP API: an adapter over :class:`grace.ingest.Ingest`, with no business logic.
+"""The HTTP API: an adapter over :class:`grace.ingest.Ingest` and the engine, no business logic.
 
 Built by :func:`create_app`; one router per resource (``routes/``); OpenAPI at ``/docs``.
 Nothing in Grace imports this package except the server entry point, so light CLI commands
-never load FastAPI.
+never load FastAPI; and this package never imports the engine at import time.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from grace.config import Settings
+    from grace.engine import Engine
     from grace.ingest import Ingest
     from grace.sources.builtin.webhook import WebhookMapping
 
@@ -60,8 +61,9 @@ def create_app(
     settings: Settings | None = None,
     webhooks: Mapping[str, WebhookMapping] | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    engine: Engine | None = None,
 ) -> FastAPI:
-    """The ASGI application serving ingestion: events, webhooks and heartbeats.
+    """The ASGI application: ingestion (events, webhooks, heartbeats) and governance.
 
     Args:
         ingest: where events go (the running pipeline; a fake in tests).
@@ -70,6 +72,8 @@ def create_app(
         webhooks: generic webhook mappings by name (``POST /api/webhooks/{name}``); replaces
             those declared in ``settings``.
         max_body_bytes: larger request bodies are refused with 413.
+        engine: the engine behind approvals, run requests and the emergency stop
+            (docs/api-governance.md); without one, those routes answer 503.
 
     Raises:
         ConfigError: a webhook is misdeclared, or its name is reserved or not URL-safe.
@@ -81,7 +85,20 @@ def create_app(
     from grace import __version__
     from grace.api._deps import ApiState
     from grace.api._errors import BodyLimit, install_error_handlers
-    from grace.api.routes import events, health, heartbeats
+    from grace.api.routes import (
+        agent_runs,
+        audit,
+        events,
+        governance,
+        health,
+        heartbeats,
+        metrics,
+        playbooks,
+        runs,
+        silences,
+        startup,
+        tickets,
+    )
     from grace.api.routes import webhooks as webhook_routes
 
     if webhooks is None:
@@ -98,16 +115,37 @@ def create_app(
     app = FastAPI(
         title="Grace",
         version=__version__,
-        summary="Autonomous recovery engine: ingestion API (events, webhooks, heartbeats).",
+        summary=(
+            "Autonomous recovery engine: ingestion (events, webhooks, heartbeats) and "
+            "governance (approvals, run requests, emergency stop)."
+        ),
         docs_url="/docs",
         openapi_url="/openapi.json",
         redoc_url=None,
     )
     app.state.grace = ApiState(
-        ingest=ingest, settings=settings, webhooks=dict(webhooks), max_body_bytes=max_body_bytes
+        ingest=ingest,
+        settings=settings,
+        webhooks=dict(webhooks),
+        max_body_bytes=max_body_bytes,
+        engine=engine,
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
-    for module in (health, events, webhook_routes, heartbeats):
+    for module in (
+        health,
+        events,
+        webhook_routes,
+        heartbeats,
+        governance,
+        runs,
+        agent_runs,
+        playbooks,
+        tickets,
+        audit,
+        silences,
+        startup,
+        metrics,
+    ):
         app.include_router(module.router)
     return app

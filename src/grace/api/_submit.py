@@ -113,8 +113,13 @@ def parse_events(body: Any) -> list[Submission]:
 async def submit_all(ingest: Ingest, submissions: Sequence[Submission]) -> EventsReply:
     """Submit in order and tally what became of each event."""
     results = []
-    for sub in submissions:
-        done = await ingest.submit(sub.event, event_key=sub.event_key)
+    many = getattr(ingest, "submit_many", None)
+    if many is not None and len(submissions) > 1:
+        # One transaction for the whole batch (a burst from a client or a forwarder).
+        done_all = await many([(sub.event, sub.event_key) for sub in submissions])
+    else:
+        done_all = [await ingest.submit(sub.event, event_key=sub.event_key) for sub in submissions]
+    for done in done_all:
         reason = done.reason or ("" if done.accepted else "duplicate")
         results.append(EventResult(id=done.event_id, accepted=done.accepted, reason=reason))
     return EventsReply(

@@ -29,7 +29,7 @@ import anyio
 from grace.audit._chain import AuditDraft, AuditEntry, Checkpoint, format_time
 from grace.audit._export import export_checkpoints_jsonl, export_jsonl
 from grace.audit._mirror import Mirror
-from grace.audit._signing import SigningKey, load_or_create_key
+from grace.audit._signing import SigningKey, check_key_files, load_or_create_key
 from grace.audit._verify import Progress, VerifyReport, verify
 from grace.errors import AuditError, StoreError
 from grace.store import _audit_sql
@@ -66,6 +66,7 @@ class AuditLog:
     Args:
         engine: the store's engine, migrated.
         data_dir: where the checkpoint signing key lives (created on first use, mode 0600).
+            An existing key is checked here but loaded when first needed: see :attr:`key`.
         mirror_path: the grep-able JSONL mirror.
         checkpoint_every: sign a checkpoint once this many entries passed since the last one.
         clock: where entry times come from.
@@ -96,7 +97,11 @@ class AuditLog:
             )
             raise ValueError(msg)
         self.engine = engine
-        self.key = key or load_or_create_key(data_dir)
+        self._data_dir = data_dir
+        self._key = key
+        self._key_lock = threading.Lock()
+        if key is None and not check_key_files(data_dir):
+            self._key = load_or_create_key(data_dir)  # the first start writes the key and .pub
         self.mirror_path = mirror_path
         self.checkpoint_every = checkpoint_every
         self._clock = clock or SystemClock()
@@ -117,6 +122,25 @@ class AuditLog:
         self._state = "new"  # new → running → closed (the flusher's life)
         self._closing = False
         """Set by aclose(): refuse new drafts, flush what is pending, then stop."""
+
+    @property
+    def key(self) -> SigningKey:
+        """The checkpoint signing key, loaded on first use (a checkpoint, ``verify``).
+
+        Loading it imports ``cryptography`` (~11 MB), which an idle daemon does without. What
+        can be checked without it was checked when the log was made (:func:`check_key_files`);
+        a ``.pub`` that belongs to another key is refused here, at the first checkpoint.
+
+        Raises:
+            ConfigError: the key cannot be used (see :func:`load_or_create_key`).
+        """
+        key = self._key
+        if key is None:
+            with self._key_lock:
+                if self._key is None:
+                    self._key = load_or_create_key(self._data_dir)
+                key = self._key
+        return key
 
     # ------------------------------------------------------------------ group commit
 

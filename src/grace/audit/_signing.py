@@ -6,27 +6,38 @@ use, atomically: a half-written key file is never visible, and two processes sta
 end up with the same key. A private key file that group or others can read is refused.
 
 A checkpoint signs the ASCII text ``f"{seq}:{hash}"``; the signature is stored as hex.
+
+``cryptography`` is imported only where a key is created, loaded or used: it is ~11 MB of a
+daemon's memory, and a running daemon needs the key only when it signs a checkpoint.
+:func:`check_key_files` checks at start-up, with the standard library alone, what can be
+checked without loading the key.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from typing import TYPE_CHECKING
 
 from grace.audit._chain import Checkpoint
 from grace.errors import ConfigError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
 
 __all__ = (
     "PRIVATE_KEY_FILE",
     "PUBLIC_KEY_FILE",
     "SigningKey",
+    "check_key_files",
     "checkpoint_message",
     "key_id",
     "load_or_create_key",
@@ -38,6 +49,10 @@ __all__ = (
 PRIVATE_KEY_FILE = "audit_ed25519.key"
 PUBLIC_KEY_FILE = "audit_ed25519.pub"
 
+_ED25519_ALGORITHM = bytes.fromhex("300506032b6570")
+"""DER of the AlgorithmIdentifier every Ed25519 PKCS#8 and SubjectPublicKeyInfo key holds
+(OID 1.3.101.112, no parameters; RFC 8410)."""
+
 
 def checkpoint_message(seq: int, hash: str) -> bytes:
     """The exact bytes a checkpoint signs: ``f"{seq}:{hash}"`` in ASCII."""
@@ -46,12 +61,16 @@ def checkpoint_message(seq: int, hash: str) -> bytes:
 
 def key_id(public_key: Ed25519PublicKey) -> str:
     """First 16 hex digits of sha256 over the raw 32-byte public key."""
+    from cryptography.hazmat.primitives import serialization
+
     raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
 def verify_checkpoint(public_key: Ed25519PublicKey, checkpoint: Checkpoint) -> bool:
     """Whether ``checkpoint.signature`` is ``public_key``'s signature over its seq and hash."""
+    from cryptography.exceptions import InvalidSignature
+
     try:
         signature = bytes.fromhex(checkpoint.signature)
         public_key.verify(signature, checkpoint_message(checkpoint.seq, checkpoint.hash))
@@ -82,6 +101,9 @@ def load_or_create_key(data_dir: Path) -> SigningKey:
         ConfigError: the key file is readable by group or others, is not an Ed25519 PEM key,
             or the public key file beside it belongs to another key.
     """
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     data_dir.mkdir(parents=True, exist_ok=True)
     key_path = data_dir / PRIVATE_KEY_FILE
     if not key_path.exists():
@@ -108,12 +130,59 @@ def load_or_create_key(data_dir: Path) -> SigningKey:
     return SigningKey(private_key, public_key, key_id(public_key))
 
 
+def check_key_files(data_dir: Path) -> bool:
+    """Check the key files in ``data_dir`` without loading the key; True when the key exists.
+
+    Checks what :func:`load_or_create_key` would refuse that the standard library can see:
+    a private key group or others can read, and a private or public key file that is not a
+    PEM Ed25519 key. Only whether the ``.pub`` belongs to the private key waits for the key's
+    first use (that needs Ed25519 arithmetic, and so ``cryptography``).
+
+    Raises:
+        ConfigError: as :func:`load_or_create_key` does for those faults.
+    """
+    key_path = data_dir / PRIVATE_KEY_FILE
+    if not key_path.exists():
+        return False
+    _check_private_mode(key_path)
+    der = _pem_der(key_path, "PRIVATE KEY")
+    if der is None:
+        msg = f"{key_path} is not an unencrypted PEM private key"
+        raise ConfigError(msg)
+    if _ED25519_ALGORITHM not in der:
+        msg = f"{key_path} holds another kind of key, not an Ed25519 private key"
+        raise ConfigError(msg)
+    pub_path = data_dir / PUBLIC_KEY_FILE
+    if pub_path.exists() and _ED25519_ALGORITHM not in (_pem_der(pub_path, "PUBLIC KEY") or b""):
+        msg = f"{pub_path} is not a PEM Ed25519 public key"
+        hint = f"if {key_path} is the right key, delete {pub_path} and Grace will rewrite it"
+        raise ConfigError(msg, hint=hint)
+    return True
+
+
+def _pem_der(path: Path, label: str) -> bytes | None:
+    """The DER bytes of the first ``-----BEGIN <label>-----`` block of a PEM file, or None."""
+    text = path.read_bytes()
+    begin, end = f"-----BEGIN {label}-----".encode(), f"-----END {label}-----".encode()
+    start = text.find(begin)
+    stop = text.find(end, start + len(begin))
+    if start < 0 or stop < 0:
+        return None
+    try:
+        return base64.b64decode(b"".join(text[start + len(begin) : stop].split()), validate=True)
+    except binascii.Error:
+        return None
+
+
 def load_public_key(path: Path) -> Ed25519PublicKey:
     """An Ed25519 public key from a PEM file.
 
     Raises:
         ConfigError: the file is missing or holds something else.
     """
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     try:
         key = serialization.load_pem_public_key(path.read_bytes())
     except FileNotFoundError as exc:
@@ -152,6 +221,9 @@ def _check_private_mode(path: Path) -> None:
 
 
 def _read_private_key(path: Path) -> Ed25519PrivateKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except (ValueError, TypeError) as exc:

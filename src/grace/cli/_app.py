@@ -100,8 +100,21 @@ def execute(
     var: VarOpt = None,
     event_file: EventOpt = None,
     json_out: JsonOpt = False,
+    who: Annotated[
+        str | None,
+        typer.Option("--as", help="Who asks (recorded; cannot approve it too). Default: login."),
+    ] = None,
+    override_window: Annotated[
+        bool, typer.Option("--override-window", help="Run outside the change window.")
+    ] = False,
 ) -> None:
-    """Run playbook NAME now and wait for it to finish (exit 1 unless it succeeded)."""
+    """Run playbook NAME now and wait for it to finish (exit 1 unless it succeeded).
+
+    The governor decides first: a risky playbook waits for approval ('grace approve'), the
+    change window may block it, the emergency stop refuses it.
+    """
+    import getpass
+
     import anyio
 
     from grace.runs import RunStatus
@@ -109,12 +122,19 @@ def execute(
     state = _state(ctx)
     variables = parse_vars(var)
     event = _event(event_file)
+    requester = who or getpass.getuser()
     with state.engine() as engine:
         engine.playbook(name)  # fail fast on a typo, before anything is written
 
         async def main() -> Any:
             await engine.recover()
-            return await engine.execute(name, vars=variables, event=event, requested_by="cli")
+            return await engine.execute(
+                name,
+                vars=variables,
+                event=event,
+                requested_by=requester,
+                override_window=override_window,
+            )
 
         run = anyio.run(main)
         attempts = engine.store.step_attempts(run.id)
@@ -126,6 +146,13 @@ def execute(
         from grace.cli._render import print_timeline
 
         print_timeline(_console(), run, attempts)
+        if run.status in (RunStatus.AWAITING_APPROVAL, RunStatus.BLOCKED_CHANGE_WINDOW):
+            _console().print(
+                f"not run yet: {run.status.value}; another person approves it with "
+                f"'grace approve {run.id}"
+                + (" --override-window" if run.status is RunStatus.BLOCKED_CHANGE_WINDOW else "")
+                + "'"
+            )
     if run.status is not RunStatus.SUCCEEDED:
         raise typer.Exit(1)
 
@@ -204,12 +231,33 @@ def runs_show(ctx: typer.Context, run_id: str, json_out: JsonOpt = False) -> Non
     try:
         run = store.get_run(run_id)
         attempts = store.step_attempts(run.id)
+        verdicts = store.approvals_of(run.id)
     finally:
         store.close()
     if json_out:
-        emit_json({**run_json(run), "steps": [attempt_json(a) for a in attempts]})
+        emit_json(
+            {
+                **run_json(run),
+                "steps": [attempt_json(a) for a in attempts],
+                "approvals": [
+                    {
+                        "approver": v.approver,
+                        "verdict": v.verdict,
+                        "reason": v.reason,
+                        "override_window": v.override_window,
+                        "at": v.created_at.isoformat(),
+                    }
+                    for v in verdicts
+                ],
+            }
+        )
     else:
-        print_timeline(_console(), run, attempts)
+        console = _console()
+        print_timeline(console, run, attempts)
+        for v in verdicts:
+            window = " (override window)" if v.override_window else ""
+            why = f": {v.reason}" if v.reason else ""
+            console.print(f"{v.verdict} by {v.approver}{window} at {v.created_at:%H:%M:%S}{why}")
 
 
 # -- audit ---------------------------------------------------------------------------------

@@ -19,6 +19,10 @@ _CHANGE_HINTS = {
     "episode_resolved": "the alert's episode is resolved; a new firing alert reopens it",
     "open_incident": "a run for this incident is already open; it must finish first",
     "mode": "set mode: execute (GRACE_MODE=execute) to let Grace act instead of proposing",
+    "stale_signal": "the event is older than governance.max_event_age",
+    "repeat_window": "wait for the dedupe window / cooldown to pass",
+    "policy": "change the playbook's risk_level / autonomy_tier, or a governance.policy override",
+    "throttle": "the playbook's throttle holds this incident back; see its throttle: block",
 }
 
 
@@ -26,17 +30,10 @@ def explain_event(settings: Any, event: Any) -> dict[str, Any]:
     """Triggers (matched, near misses and why) and, per matched playbook, every guard's verdict."""
     from grace.actions import default_registry
     from grace.daemon import build_matcher
-    from grace.governance import (
-        Governor,
-        auto_trigger,
-        conditions,
-        make_episode_guard,
-        recovery_signal,
-    )
+    from grace.governance import ChangeCalendar, Governor, build_guards, context_flags
     from grace.pipeline import Decider
     from grace.playbooks import load_library
     from grace.store import open_store
-    from grace.types import RandomIds, SystemClock
 
     playbooks, _ = load_library(
         settings.playbook_dirs,
@@ -46,9 +43,8 @@ def explain_event(settings: Any, event: Any) -> dict[str, Any]:
     matcher = build_matcher(playbooks, None)
     store = open_store(settings.effective_database_url)
     try:
-        governor = Governor(
-            [recovery_signal, make_episode_guard(store.episode_status), auto_trigger, conditions]
-        )
+        calendar = ChangeCalendar(settings.governance.change_windows)
+        governor = Governor(build_guards(store, settings.governance, calendar=calendar))
         triggers = []
         for exp in matcher.explain(event):
             t = exp.trigger
@@ -62,34 +58,26 @@ def explain_event(settings: Any, event: Any) -> dict[str, Any]:
                     "reasons": list(exp.reasons),
                 }
             )
-        decider = Decider(
-            store=None,
+        decider = Decider.dry(
             governor=governor,
-            playbooks=lambda: playbooks,
-            matcher=lambda: matcher,
-            mode=lambda: settings.mode,
-            clock=SystemClock(),
-            ids=RandomIds(),
-            config=settings.config,
-            dry_run=True,
+            playbooks=playbooks,
+            matcher=matcher,
+            settings=settings,
+            flags=lambda now: context_flags(calendar, now),
         )
         decisions = []
         for outcome in decider.decide(event):
             decision, match = outcome.decision, outcome.match
-            open_run = store.open_run_for(f"{decision.playbook}:{match.signature}")
             decisions.append(
                 {
                     "playbook": decision.playbook,
                     "captures": dict(match.captures),
                     "signature": match.signature,
-                    "decision": "suppressed" if open_run else decision.kind.value,
-                    "reason": f"run {open_run} is already open for this incident"
-                    if open_run
-                    else decision.reason,
+                    "decision": decision.kind.value,
+                    "reason": decision.reason,
+                    "decided_by": decision.guard,
                     "guards": [{"guard": g, "verdict": v} for g, v in decision.trace],
-                    "to_change": _CHANGE_HINTS.get(
-                        "open_incident" if open_run else decision.guard, ""
-                    ),
+                    "to_change": decision.hint or _CHANGE_HINTS.get(decision.guard, ""),
                 }
             )
     finally:

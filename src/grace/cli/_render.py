@@ -21,6 +21,10 @@ STATUS_STYLE = {
     RunStatus.INTERRUPTED: "red",
     RunStatus.RUNNING: "cyan",
     RunStatus.QUEUED: "blue",
+    RunStatus.AWAITING_APPROVAL: "yellow",
+    RunStatus.BLOCKED_CHANGE_WINDOW: "yellow",
+    RunStatus.REJECTED: "magenta",
+    RunStatus.EXPIRED: "dim",
 }
 STEP_STYLE = {
     StepStatus.SUCCEEDED: "green",
@@ -57,6 +61,11 @@ def run_json(run: Run) -> dict[str, Any]:
         "parent_run_id": run.parent_run_id,
         "vars": run.vars,
         "event_id": run.event.get("id"),
+        "risk_level": run.risk_level,
+        "suppressed": run.suppressed,
+        "approvals_needed": run.approvals_needed,
+        "expires_at": _iso(run.expires_at),
+        "dedupe_key": run.dedupe_key,
     }
 
 
@@ -124,6 +133,13 @@ def print_timeline(
         console.print(Text(f"error: {run.error}", style="red"))
     if run.last_completed_step:
         console.print(f"last completed step: {run.last_completed_step}")
+    if run.suppressed:
+        console.print(f"suppressed repeats: {run.suppressed} (same incident, counted, not run)")
+    if run.approvals_needed and run.expires_at is not None:
+        console.print(
+            f"waiting for {run.approvals_needed} approval(s) · risk {run.risk_level} · "
+            f"expires {_iso(run.expires_at)} · grace approve {run.id}"
+        )
     if not attempts:
         console.print("no steps recorded")
         return

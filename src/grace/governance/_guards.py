@@ -16,14 +16,14 @@ _templates = Templates()
 
 def recovery_signal(inp: GuardInput) -> Verdict | None:
     """A "recovered" signal (a probe healthy again, a heartbeat resumed) never starts a repair."""
-    if inp.event.attributes.get("recovered") is True:
+    if inp.trigger == "event" and inp.event.attributes.get("recovered") is True:
         return Verdict(DecisionKind.SUPPRESSED, "a recovery signal: the service is healthy again")
     return None
 
 
 def auto_trigger(inp: GuardInput) -> Verdict | None:
     """A playbook with ``auto_trigger: false`` only runs when a human asks."""
-    if not inp.playbook.spec.metadata.auto_trigger:
+    if inp.trigger == "event" and not inp.playbook.spec.metadata.auto_trigger:
         return Verdict(DecisionKind.BLOCKED, "auto_trigger is false: manual or API runs only")
     return None
 
@@ -36,6 +36,7 @@ def conditions(inp: GuardInput) -> Verdict | None:
         playbook=inp.playbook.name,
         config=inp.config,
         flags=inp.flags,
+        vars=inp.vars,
         run={"playbook": inp.playbook.name, "dry_run": False, "service": inp.event.service},
         signature=inp.signature,
     )

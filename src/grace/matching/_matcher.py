@@ -13,6 +13,7 @@ Three layers, the same for every engine:
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,10 @@ __all__ = ("Matcher",)
 _DIRECT_LIMIT = 4
 """At most this many patterns to check for an event: skip the engine, run them directly."""
 _INSTALL_HINT = "install the fast backends with: pip install 'grace[fast]'"
+
+_COMPILED: weakref.WeakValueDictionary[str, re.Pattern[str]] = weakref.WeakValueDictionary()
+"""Each pattern's ``re`` compilation, shared by the matchers alive (a daemon's line filter holds
+every trigger of its main matcher again): built once, freed with the last matcher using it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,12 +252,17 @@ def _ranks(triggers: tuple[Trigger, ...]) -> list[int]:
 
 
 def _compile(source: str, triggers: tuple[Trigger, ...]) -> re.Pattern[str]:
+    compiled = _COMPILED.get(source)
+    if compiled is not None:
+        return compiled
     try:
-        return re.compile(source, re.MULTILINE)
+        compiled = re.compile(source, re.MULTILINE)
     except (re.error, RecursionError, OverflowError, ValueError) as exc:
         users = ", ".join(t.label for t in triggers if t.pattern == source)
         msg = f"trigger {users}: invalid regex {source!r}: {exc}"
         raise ConfigError(msg, hint="patterns use Python 're' syntax") from exc
+    _COMPILED[source] = compiled
+    return compiled
 
 
 def _build(

@@ -23,6 +23,8 @@ class PipelineCounters:
     """Events that matched at least one playbook."""
     decisions: Counter[str] = field(default_factory=Counter)
     """Decisions by kind (queued, proposed, suppressed, blocked…)."""
+    suppressed: Counter[str] = field(default_factory=Counter)
+    """Suppressed diagnoses, by the guard that suppressed them (open_incident, silenced…)."""
     runs_finished: Counter[str] = field(default_factory=Counter)
     """Runs the workers finished, by final status."""
     queue_depth: int = 0
@@ -38,6 +40,7 @@ class PipelineCounters:
             "dropped": dict(self.dropped),
             "matched": self.matched,
             "decisions": dict(self.decisions),
+            "suppressed": dict(self.suppressed),
             "runs_finished": dict(self.runs_finished),
             "queue_depth": self.queue_depth,
             "queue_full_waits": self.queue_full_waits,

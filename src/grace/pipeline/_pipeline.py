@@ -7,7 +7,7 @@ service executes at a time. Everything that must survive a restart is a row.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -15,7 +15,9 @@ import anyio
 from anyio.abc import TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from grace.events import Event
+from grace.errors import RunError
+from grace.events import Event, event_from_dict
+from grace.governance._throttle import ThrottleState, throttle_due
 from grace.ingest import Submitted
 from grace.logs import bind_context, get_logger
 from grace.pipeline._counters import PipelineCounters
@@ -27,6 +29,20 @@ from grace.store import Store
 __all__ = ("Pipeline",)
 
 log = get_logger("pipeline")
+
+DECIDE_BATCH = 256
+"""Most events decided in one thread hop (their suppressions share one transaction)."""
+
+
+class _Slot:
+    """One submitted event waiting for the group commit that records it."""
+
+    __slots__ = ("done", "error", "fresh")
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.fresh = False
+        self.error: Exception | None = None
 
 
 class Pipeline:
@@ -41,6 +57,7 @@ class Pipeline:
         queue_size: int = 10_000,
         workers: int = 4,
         on_outcome: Callable[[Event, list[Outcome]], None] | None = None,
+        tick_s: float = 1.0,
     ) -> None:
         self.store = store
         self.decider = decider
@@ -51,22 +68,30 @@ class Pipeline:
         self._events: tuple[MemoryObjectSendStream[Event], MemoryObjectReceiveStream[Event]] = (
             anyio.create_memory_object_stream[Event](queue_size)
         )
-        self._runs: tuple[MemoryObjectSendStream[str], MemoryObjectReceiveStream[str]] = (
-            anyio.create_memory_object_stream[str](max(queue_size, 1000))
-        )
+        # (run id, service): the worker needs no read before it claims.
+        self._runs: tuple[
+            MemoryObjectSendStream[tuple[str, str]], MemoryObjectReceiveStream[tuple[str, str]]
+        ] = anyio.create_memory_object_stream[tuple[str, str]](max(queue_size, 1000))
         self._service_locks: defaultdict[str, anyio.Lock] = defaultdict(anyio.Lock)
         self.accepting = True
         self._executing = 0
+        self.tick_s = tick_s
+        """How often pending runs expire, held throttles fire and approved runs are picked up."""
+        self._dispatched: set[str] = set()
+        self._intake: list[tuple[Event, str | None, _Slot]] = []
+        self._writing = False
 
     # -- Ingest -----------------------------------------------------------------------------
 
     async def submit(self, event: Event, *, event_key: str | None = None) -> Submitted:
-        """Record the event once, then queue it (waiting while the queue is full)."""
+        """Record the event once, then queue it (waiting while the queue is full).
+
+        Group commit: events submitted while a write is in flight are recorded together in
+        the next transaction (many concurrent requests cost a few commits, not one each).
+        """
         if not self.accepting:
             return Submitted(False, event.id, "shutting down")
-        fresh = await anyio.to_thread.run_sync(
-            partial(self.store.insert_event, event, event_key=event_key)
-        )
+        fresh = await self._record(event, event_key)
         if not fresh:
             self.counters.duplicates[event.source] += 1
             return Submitted(False, event.id, "duplicate")
@@ -79,6 +104,60 @@ class Pipeline:
             await send.send(event)
         self.counters.queue_depth = send.statistics().current_buffer_used
         return Submitted(True, event.id)
+
+    async def _record(self, event: Event, event_key: str | None) -> bool:
+        slot = _Slot()
+        self._intake.append((event, event_key, slot))
+        if not self._writing:
+            self._writing = True
+            try:
+                with anyio.CancelScope(shield=True):  # the writer serves every waiter
+                    await self._write_intake()
+            finally:
+                self._writing = False
+        await slot.done.wait()
+        if slot.error is not None:
+            raise slot.error
+        return slot.fresh
+
+    async def _write_intake(self) -> None:
+        """Record what waits, batch after batch, until nothing does."""
+        while self._intake:
+            batch, self._intake = self._intake, []
+            try:
+                fresh = await anyio.to_thread.run_sync(
+                    self.store.insert_events, [(e, k) for e, k, _ in batch]
+                )
+            except Exception as exc:  # noqa: BLE001 - handed to every waiter, none hangs
+                for _, _, waiting in batch:
+                    waiting.error = exc
+                    waiting.done.set()
+                continue
+            for (_, _, waiting), new in zip(batch, fresh, strict=True):
+                waiting.fresh = new
+                waiting.done.set()
+
+    async def submit_many(self, batch: Sequence[tuple[Event, str | None]]) -> list[Submitted]:
+        """:meth:`submit` for a burst: the events are recorded in one transaction, then queued."""
+        if not self.accepting:
+            return [Submitted(False, e.id, "shutting down") for e, _ in batch]
+        fresh = await anyio.to_thread.run_sync(self.store.insert_events, list(batch))
+        results: list[Submitted] = []
+        send = self._events[0]
+        for (event, _key), new in zip(batch, fresh, strict=True):
+            if not new:
+                self.counters.duplicates[event.source] += 1
+                results.append(Submitted(False, event.id, "duplicate"))
+                continue
+            self.counters.received[event.source] += 1
+            try:
+                send.send_nowait(event)
+            except anyio.WouldBlock:
+                self.counters.queue_full_waits += 1
+                await send.send(event)
+            results.append(Submitted(True, event.id))
+        self.counters.queue_depth = send.statistics().current_buffer_used
+        return results
 
     async def emit(self, event: Event, event_key: str | None) -> None:
         """The ``emit`` sources call."""
@@ -104,55 +183,140 @@ class Pipeline:
             for i in range(self.workers):
                 tg.start_soon(self._worker, i)
             await self._requeue_durable_runs()
+            tg.start_soon(self._maintenance)
             task_status.started()
 
     async def _requeue_durable_runs(self) -> None:
-        """Runs left ``queued`` by a previous process are the durable queue: pick them up."""
+        """Queued runs are the durable queue: pick up those no worker here has yet.
+
+        At start that is what a previous process left; later, runs queued by ``grace approve``
+        (another process) or by the API.
+        """
         queued = await anyio.to_thread.run_sync(
             partial(self.store.list_runs, status=RunStatus.QUEUED.value, limit=10_000)
         )
         for run in reversed(queued):
-            await self._runs[0].send(run.id)
+            await self._dispatch(run.id, run.service)
+
+    async def _dispatch(self, run_id: str, service: str) -> None:
+        if run_id in self._dispatched:
+            return
+        self._dispatched.add(run_id)
+        await self._runs[0].send((run_id, service))
+
+    async def _maintenance(self) -> None:
+        """Every ``tick_s``: expire pending runs, fire held throttles, pick up queued runs."""
+        while True:
+            await anyio.sleep(self.tick_s)
+            try:
+                expired = await anyio.to_thread.run_sync(self.store.expire_pending)
+                for run_id in expired:
+                    log.warning(f"run {run_id} expired", event_type="run.expired", run_id=run_id)
+                await self._flush_held()
+                if self.accepting:
+                    await self._requeue_durable_runs()
+            except RunError as exc:  # pragma: no cover - logged, retried next tick
+                log.warning(f"maintenance: {exc}", event_type="pipeline.maintenance_failed")
+
+    async def _flush_held(self) -> None:
+        """``once_after`` throttles hold an event; when the window ends it is decided again."""
+        held = await anyio.to_thread.run_sync(self.store.held_groups)
+        if not held:
+            return
+        now = self.decider.clock.now()
+        library = self.decider.playbooks()
+        for group in held:
+            playbook = library.get(group.key.split(":", 1)[0])
+            spec = playbook.spec.throttle if playbook is not None else None
+            if playbook is None or spec is None or group.held_event is None:
+                continue
+            state = ThrottleState.from_dict(group.throttle or {})
+            if not throttle_due(spec, state, now):
+                continue
+            event = event_from_dict(group.held_event)
+            for match in self.decider.matcher().match_playbooks(event):
+                if match.playbook != playbook.name:
+                    continue
+                outcome = await anyio.to_thread.run_sync(
+                    partial(
+                        self.decider.decide_one,
+                        event,
+                        match,
+                        playbook,
+                        extra_flags={"throttle_flush": True},
+                    )
+                )
+                self._count(event, outcome)
+                if outcome.run_id is not None and outcome.decision.kind.value == "queued":
+                    await self._dispatch(outcome.run_id, event.service)
 
     async def _decide_loop(self) -> None:
         receive = self._events[1]
-        async for event in receive:
+        async for first in receive:
+            # Whatever else is already waiting is decided in the same thread hop and its
+            # suppressions in one transaction (a storm costs one commit per batch).
+            batch = [first]
+            while len(batch) < DECIDE_BATCH:
+                try:
+                    batch.append(receive.receive_nowait())
+                except anyio.WouldBlock:
+                    break
             self.counters.queue_depth = receive.statistics().current_buffer_used
-            with bind_context(event_id=event.id):
-                outcomes = await anyio.to_thread.run_sync(self.decider.decide, event)
-            if outcomes:
-                self.counters.matched += 1
-            for outcome in outcomes:
-                self.counters.decisions[outcome.decision.kind.value] += 1
-                log.info(
-                    f"{outcome.decision.kind.value}: {outcome.decision.playbook} "
-                    f"({outcome.decision.reason})",
-                    event_type=f"decision.{outcome.decision.kind.value}",
-                    event_id=event.id,
-                    run_id=outcome.run_id,
-                )
-                if outcome.run_id is not None and outcome.decision.kind.value == "queued":
-                    await self._runs[0].send(outcome.run_id)
-            if self.on_outcome is not None:
-                self.on_outcome(event, outcomes)
+            if len(batch) == 1:
+                with bind_context(event_id=first.id):
+                    results = [await anyio.to_thread.run_sync(self.decider.decide, first)]
+            else:
+                results = await anyio.to_thread.run_sync(self.decider.decide_many, batch)
+            for event, outcomes in zip(batch, results, strict=True):
+                if outcomes:
+                    self.counters.matched += 1
+                for outcome in outcomes:
+                    self._count(event, outcome)
+                    if outcome.run_id is not None and outcome.decision.kind.value == "queued":
+                        await self._dispatch(outcome.run_id, event.service)
+                if self.on_outcome is not None:
+                    self.on_outcome(event, outcomes)
+
+    def _count(self, event: Event, outcome: Outcome) -> None:
+        decision = outcome.decision
+        self.counters.decisions[decision.kind.value] += 1
+        if decision.kind.value == "suppressed":
+            self.counters.suppressed[decision.guard] += 1
+        # A storm's repeats are in the audit log and the counters; the log keeps to news.
+        emit = log.debug if decision.kind.value == "suppressed" else log.info
+        emit(
+            f"{decision.kind.value}: {decision.playbook} ({decision.reason})",
+            event_type=f"decision.{decision.kind.value}",
+            event_id=event.id,
+            run_id=outcome.run_id,
+        )
 
     async def _worker(self, number: int) -> None:
-        async for run_id in self._runs[1]:
-            run = await anyio.to_thread.run_sync(self.store.get_run, run_id)
-            if run.status is not RunStatus.QUEUED:
-                continue
-            # One run per target service at a time; runs without a service run freely.
-            lock = self._service_locks[run.service] if run.service else None
+        async for run_id, service in self._runs[1]:
             self._executing += 1
             try:
-                if lock is None:
-                    final = await self.runner.execute(run_id)
-                else:
-                    async with lock:
-                        final = await self.runner.execute(run_id)
+                await self._execute(run_id, service)
             finally:
                 self._executing -= 1
-            self.counters.runs_finished[final.status.value] += 1
+                self._dispatched.discard(run_id)
+
+    async def _execute(self, run_id: str, service: str) -> None:
+        # One run per target service at a time (here a lock per service; across processes and
+        # nodes the store's target lock); runs without a service run freely. The claim itself
+        # checks the run is still queued.
+        lock = self._service_locks[service] if service else None
+        try:
+            if lock is None:
+                final = await self.runner.execute(run_id)
+            else:
+                async with lock:
+                    final = await self.runner.execute(run_id)
+        except RunError as exc:
+            # Claimed elsewhere, target busy, emergency stop: the run stays where the store
+            # put it; a queued one is picked up again on a later tick.
+            log.warning(f"run {run_id} not started: {exc}", event_type="run.not_started")
+            return
+        self.counters.runs_finished[final.status.value] += 1
 
     def busy(self) -> bool:
         """True while events wait for a decision or runs are queued or executing."""

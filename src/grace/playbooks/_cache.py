@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -61,10 +60,7 @@ class PlaybookCache:
             self.misses += 1
             return None
         self.hits += 1
-        patterns = tuple(
-            re.compile(t.pattern) if t.pattern is not None else None for t in spec.triggers
-        )
-        return Playbook(spec=spec, file=file, lines=lines, patterns=patterns, bundled=bundled)
+        return Playbook(spec=spec, file=file, lines=lines, bundled=bundled)
 
     def put(self, raw: bytes, playbook: Playbook) -> None:
         """Remember a freshly loaded playbook (atomically; errors are ignored)."""

@@ -59,7 +59,7 @@ def load_text(
         report.add((), f"the top level must be a mapping of keys ({shape})", _SHAPE_HINT)
         report.raise_if_any()
     spec = validate_model(PlaybookSpec, data, report)
-    patterns = check_triggers(data, report)
+    check_triggers(data, report)
     checker = TemplateChecker(report)
     refs = check_steps(step_entries(data), report, registry, checker)
     _check_conditions(data, refs, checker)
@@ -71,7 +71,6 @@ def load_text(
         spec=_name_recovery_steps(spec),
         file=file,
         lines=document.lines(),
-        patterns=patterns,
         bundled=bundled,
     )
 

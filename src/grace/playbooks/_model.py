@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from grace.durations import Duration
 
 __all__ = (
     "Condition",
@@ -144,6 +146,40 @@ class Recovery(_Strict):
     """Run, in order, after every step succeeded."""
 
 
+class Throttle(_Strict):
+    """EDA-style throttle on one incident group (playbook, service, signature). Set exactly one
+    of ``once_within``, ``once_after`` or ``accumulate_within`` (with ``threshold``)."""
+
+    once_within: Duration | None = None
+    """Fire on the first event, then suppress repeats for this long."""
+    once_after: Duration | None = None
+    """Hold the first event; fire once when this long has passed (repeats are counted)."""
+    accumulate_within: Duration | None = None
+    """Fire when ``threshold`` events arrive within this long."""
+    threshold: int | None = Field(default=None, ge=1, le=1_000_000)
+    """How many events ``accumulate_within`` needs."""
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> Throttle:
+        modes = [
+            n
+            for n in ("once_within", "once_after", "accumulate_within")
+            if getattr(self, n) is not None
+        ]
+        if len(modes) != 1:
+            msg = "set exactly one of once_within, once_after or accumulate_within" + (
+                f" (got {', '.join(modes)})" if modes else ""
+            )
+            raise ValueError(msg)
+        if any(getattr(self, n) <= 0 for n in modes):
+            msg = f"{modes[0]} must be longer than 0 seconds"
+            raise ValueError(msg)
+        if (self.threshold is None) == (self.accumulate_within is not None):
+            msg = "threshold goes with accumulate_within, and accumulate_within needs it"
+            raise ValueError(msg)
+        return self
+
+
 class Threshold(_Strict):
     """An alert on the playbook's own track record."""
 
@@ -183,6 +219,8 @@ class PlaybookSpec(_Strict):
     """Steps run after the main steps failed or succeeded."""
     metrics: Metrics = Field(default_factory=Metrics)
     """What to track about the playbook itself."""
+    throttle: Throttle | None = None
+    """Limit how often the playbook fires for one incident (``once_within: 5 minutes``…)."""
     timeout_min: float | None = Field(default=None, gt=0, le=1_440)
     """Per-run timeout for this playbook; default the global ``run_timeout_min``."""
     operations: list[str] = Field(default_factory=list)

@@ -20,10 +20,19 @@ class Playbook:
     """Where it was loaded from (shown in every error)."""
     lines: dict[str, int] = field(default_factory=dict)
     """Dotted field path (``steps.1.with.url``) → 1-based line in ``file``."""
-    patterns: tuple[re.Pattern[str] | None, ...] = ()
-    """Each trigger's compiled ``pattern`` (None when it has none), in trigger order."""
     bundled: bool = False
     """Shipped with Grace (as opposed to an operator's folder)."""
+
+    @property
+    def patterns(self) -> tuple[re.Pattern[str] | None, ...]:
+        """Each trigger's compiled ``pattern`` (None when it has none), in trigger order.
+
+        Compiled when asked (``re`` caches them), not held: the matcher compiles its own, and
+        a daemon with a thousand playbooks would otherwise keep a second copy of each.
+        """
+        return tuple(
+            None if t.pattern is None else re.compile(t.pattern) for t in self.spec.triggers
+        )
 
     @property
     def name(self) -> str:

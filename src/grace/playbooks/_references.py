@@ -8,6 +8,9 @@ A template is parsed (never rendered) and its AST walked:
   (``event.attributes.<anything>`` is free-form);
 - ``steps.<name>.outputs.<key>`` must name a step that has run by then and a key it exposes;
 - filters and tests must exist; templates may not include or import other templates.
+
+Only a playbook that is parsed (not one loaded from the cache) is checked, so Jinja2 is imported
+by the checks themselves, not with this module.
 """
 
 from __future__ import annotations
@@ -16,15 +19,16 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import TypeGuard
-
-from jinja2 import meta, nodes
-from jinja2.exceptions import TemplateSyntaxError
+from typing import TYPE_CHECKING, TypeGuard
 
 from grace.events import Event
 from grace.playbooks._report import Report, did_you_mean, with_listing
 from grace.playbooks._source import FieldPath
 from grace.playbooks._templating import Templates, is_template
+
+if TYPE_CHECKING:
+    from jinja2 import nodes
+    from jinja2.exceptions import TemplateSyntaxError
 
 __all__ = ("EVENT_FIELDS", "Scope", "StepRef", "TemplateChecker")
 
@@ -77,6 +81,8 @@ class TemplateChecker:
 
     def expression(self, source: str, path: FieldPath, scope: Scope) -> None:
         """Check a bare Jinja2 expression such as ``steps.find.outputs.pids | length > 0``."""
+        from jinja2.exceptions import TemplateSyntaxError
+
         try:
             tree = self.templates.parse_expression(source)
         except TemplateSyntaxError as exc:
@@ -96,6 +102,8 @@ class TemplateChecker:
 
     def template(self, source: str, path: FieldPath, scope: Scope) -> None:
         """Check a templated value such as ``"restart {{ event.service }}"``."""
+        from jinja2.exceptions import TemplateSyntaxError
+
         try:
             tree = self.templates.parse_value(source)
         except TemplateSyntaxError as exc:
@@ -109,6 +117,9 @@ class TemplateChecker:
         self._analyse(tree, path, scope)
 
     def _analyse(self, tree: nodes.Template, path: FieldPath, scope: Scope) -> None:
+        from jinja2 import meta, nodes
+        from jinja2.exceptions import TemplateSyntaxError
+
         env = self.templates.env
         tree.set_environment(env)
         for node in tree.find_all((nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)):
@@ -200,6 +211,8 @@ def _chains(tree: nodes.Template) -> list[tuple[str, list[Part]]]:
 
     A chain that is called (``steps.a.outputs.get('x')``) loses its last link: it is a method.
     """
+    from jinja2 import nodes
+
     links = [n for n in tree.find_all((nodes.Getattr, nodes.Getitem)) if _is_link(n)]
     inner = {id(n.node) for n in links}
     called = {id(c.node) for c in tree.find_all(nodes.Call)}
@@ -222,10 +235,14 @@ def _chains(tree: nodes.Template) -> list[tuple[str, list[Part]]]:
 
 
 def _is_link(node: nodes.Node) -> TypeGuard[nodes.Getattr | nodes.Getitem]:
+    from jinja2 import nodes
+
     return isinstance(node, nodes.Getattr | nodes.Getitem)
 
 
 def _link(node: nodes.Getattr | nodes.Getitem) -> Part:
+    from jinja2 import nodes
+
     if isinstance(node, nodes.Getattr):
         return node.attr
     arg = node.arg

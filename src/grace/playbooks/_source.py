@@ -3,19 +3,21 @@
 ruamel.yaml's round-trip loader keeps each node's mark; we copy the data into plain
 ``dict``/``list``/scalars (so pydantic and the runner never see ruamel types) and record, for
 every field path, the 1-based line and column of its key and of its value.
+
+ruamel.yaml is imported by :func:`parse_document`, not with this module: a daemon whose
+playbooks all come from the start-up cache never parses YAML.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import TaggedScalar
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from typing import TYPE_CHECKING, Any
 
 from grace.errors import Problem
+
+if TYPE_CHECKING:
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 __all__ = ("Document", "FieldPath", "Mark", "dotted", "parse_document")
 
@@ -79,6 +81,9 @@ def parse_document(text: str, file: str) -> tuple[Document | None, list[Problem]
     Returns the document (None when the YAML itself is broken) and the problems found on
     the way: syntax errors, unquoted templates, alias bombs.
     """
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
     yaml = YAML(typ="rt", pure=True)
     try:
         raw = yaml.load(text)
@@ -173,6 +178,8 @@ class _Builder:
 
 def _scalar(obj: Any) -> Any:
     """ruamel's scalar subclasses (ScalarFloat, HexInt, quoted strings…) as builtins."""
+    from ruamel.yaml.comments import TaggedScalar  # loaded already: parse_document ran
+
     if isinstance(obj, TaggedScalar):
         return _scalar(obj.value)
     if obj is None or isinstance(obj, bool):

@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import StrictUndefined, Undefined, nodes
-from jinja2 import TemplateError as JinjaTemplateError
-from jinja2.exceptions import TemplateSyntaxError
-from jinja2.parser import Parser
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+if TYPE_CHECKING:
+    from jinja2 import nodes
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from grace.errors import TemplateError
+    from grace.playbooks._sandbox import Sandbox
 
 __all__ = ("CONTEXT_FLAGS", "TEMPLATE_ROOTS", "Templates", "is_template")
 
@@ -47,20 +44,30 @@ def is_template(value: object) -> bool:
 
 
 class Templates:
-    """Compiles and renders templates in Jinja2's immutable sandbox."""
+    """Compiles and renders templates in Jinja2's immutable sandbox.
+
+    Jinja2 (~2 MB of a daemon's memory) is imported when the first template is parsed or
+    rendered, not when a ``Templates`` is made: an idle daemon, and a start that loads its
+    playbooks from the cache, have none to render.
+    """
 
     def __init__(self) -> None:
-        self.env = ImmutableSandboxedEnvironment(
-            undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
-        )
+        self._sandbox: Sandbox | None = None
 
-    @lru_cache(maxsize=4096)  # noqa: B019 - one Templates per engine; templates are few and reused
-    def _expression(self, source: str) -> Any:
-        return self.env.compile_expression(source, undefined_to_none=False)
+    @property
+    def sandbox(self) -> Sandbox:
+        """The Jinja2 environment and its compiled-template caches, made on first use."""
+        sandbox = self._sandbox
+        if sandbox is None:
+            from grace.playbooks._sandbox import Sandbox
 
-    @lru_cache(maxsize=4096)  # noqa: B019 - see above
-    def _template(self, source: str) -> Any:
-        return self.env.from_string(source)
+            sandbox = self._sandbox = Sandbox()
+        return sandbox
+
+    @property
+    def env(self) -> ImmutableSandboxedEnvironment:
+        """The sandboxed environment (its filters, tests and globals)."""
+        return self.sandbox.env
 
     def parse_expression(self, source: str) -> nodes.Template:
         """Parse an expression exactly as :meth:`evaluate` will compile it.
@@ -68,17 +75,11 @@ class Templates:
         Raises:
             jinja2.TemplateSyntaxError: ``source`` is not one complete expression.
         """
-        parser = Parser(self.env, source, state="variable")
-        expr = parser.parse_expression()
-        if not parser.stream.eos:
-            token = parser.stream.current
-            msg = f"unexpected {token.value!r} after the end of the expression"
-            raise TemplateSyntaxError(msg, token.lineno)
-        return nodes.Template([nodes.Output([expr], lineno=1)], lineno=1)
+        return self.sandbox.parse_expression(source)
 
     def parse_template(self, source: str) -> nodes.Template:
         """Parse a template string (raises jinja2's TemplateSyntaxError)."""
-        return self.env.parse(source)
+        return self.sandbox.parse_template(source)
 
     def parse_value(self, source: str) -> nodes.Template:
         """Parse a templated parameter value the way :meth:`render` will treat it.
@@ -97,15 +98,7 @@ class Templates:
         Raises:
             TemplateError: the expression failed (undefined name, sandbox violation, type error).
         """
-        try:
-            value = self._expression(expression)(**context)
-            if isinstance(value, Undefined):
-                str(value)  # StrictUndefined raises here: a missing value is an error, never None
-        except JinjaTemplateError as exc:
-            raise TemplateError(_message(where, expression, exc)) from exc
-        except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
-            raise TemplateError(_message(where, expression, exc)) from exc
-        return value
+        return self.sandbox.evaluate(expression, context, where=where)
 
     def test(self, expression: str, context: Mapping[str, Any], *, where: str = "") -> bool:
         """An expression's truth (for ``when`` and conditions)."""
@@ -123,12 +116,7 @@ class Templates:
             whole = _ONLY_EXPR.match(value)
             if whole and "{{" not in whole.group("expr"):
                 return self.evaluate(whole.group("expr").strip(), context, where=where)
-            try:
-                return self._template(value).render(**context)
-            except JinjaTemplateError as exc:
-                raise TemplateError(_message(where, value, exc)) from exc
-            except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
-                raise TemplateError(_message(where, value, exc)) from exc
+            return self.sandbox.render_string(value, context, where=where)
         if isinstance(value, Mapping):
             return {
                 k: self.render(v, context, where=f"{where}.{k}" if where else str(k))
@@ -137,8 +125,3 @@ class Templates:
         if isinstance(value, list | tuple):
             return [self.render(v, context, where=f"{where}[{i}]") for i, v in enumerate(value)]
         return value
-
-
-def _message(where: str, source: str, exc: BaseException) -> str:
-    prefix = f"{where}: " if where else ""
-    return f"{prefix}template {source!r} failed: {exc}"

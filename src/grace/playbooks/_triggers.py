@@ -10,8 +10,6 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any, get_args
 
-from croniter import CroniterBadDateError, croniter
-
 from grace.playbooks._model import TriggerType
 from grace.playbooks._report import Report, did_you_mean
 
@@ -172,6 +170,8 @@ def cron_fault(expression: str) -> str | None:
                     "steps)"
                 )
         return f"invalid cron expression {expression!r}"
+    from croniter import CroniterBadDateError, croniter  # here: few playbooks have cron triggers
+
     try:
         croniter(text, datetime(2000, 1, 1, tzinfo=UTC)).get_next(datetime)
     except CroniterBadDateError:
@@ -182,6 +182,8 @@ def cron_fault(expression: str) -> str | None:
 
 
 def _cron_ok(text: str) -> bool:
+    from croniter import croniter
+
     try:
         croniter(text)
     except Exception:  # noqa: BLE001 - croniter raises assorted types on malformed input

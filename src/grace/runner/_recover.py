@@ -12,8 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-import psutil
-
 from grace.actions import ActionRegistry, UnknownAction
 from grace.playbooks import Playbook
 from grace.runs import Run, StepPhase, StepStatus
@@ -43,6 +41,8 @@ def owner_is_dead(owner: str | None, *, host: str | None = None) -> bool:
         pid = int(pid_text)
     except ValueError:
         return False
+    import psutil  # only when a run's owner must be checked (saves memory in an idle daemon)
+
     return not psutil.pid_exists(pid)
 
 

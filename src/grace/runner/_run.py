@@ -12,7 +12,8 @@ import os
 import random
 import socket
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -20,7 +21,7 @@ import anyio
 
 from grace.actions import ActionContext, ActionRegistry, PlaybookLauncher, TicketDesk
 from grace.audit._chain import AuditDraft
-from grace.errors import FenceLost, TemplateError
+from grace.errors import FenceLost, Halted, TemplateError
 from grace.logs import bind_context, get_logger
 from grace.playbooks import Playbook, StepSpec, Templates
 from grace.runner._context import template_context
@@ -54,6 +55,16 @@ class RunnerConfig:
     backup_keep: int = 10
     config: Mapping[str, Any] | None = None
     """``config:`` from grace.yaml, visible to templates."""
+    stop_poll_s: float = 0.2
+    """How often a running run looks for the emergency stop (a row every node sees)."""
+
+
+@dataclass
+class _Halt:
+    """The emergency stop's hold on one run: cancelling ``scope`` cuts the main steps short."""
+
+    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    reason: str = ""
 
 
 class Runner:
@@ -71,6 +82,7 @@ class Runner:
         launcher: PlaybookLauncher | None = None,
         rng: random.Random | None = None,
         owner: str | None = None,
+        flags: Callable[[datetime], Mapping[str, Any]] | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -82,6 +94,8 @@ class Runner:
         self.owner = owner or default_owner()
         self.templates = Templates()
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self.flags = flags
+        """Context flags from governance (``in_change_freeze``) at a given time."""
 
     async def _db(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs))
@@ -128,11 +142,13 @@ class Runner:
                 return await self._finish(
                     run, RunStatus.FAILED, f"playbook {run.playbook!r} is not loaded: {exc}"
                 )
+            halt = _Halt()
             try:
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(self._keep_lease, run)
+                    tg.start_soon(self._watch_stop, halt)
                     try:
-                        final = await self._drive(run, playbook, resume=resume)
+                        final = await self._drive(run, playbook, resume=resume, halt=halt)
                     finally:
                         tg.cancel_scope.cancel()
             except anyio.get_cancelled_exc_class():
@@ -162,7 +178,24 @@ class Runner:
                 lease_s=self.config.lease_s,
             )
 
-    async def _drive(self, run: Run, playbook: Playbook, *, resume: bool) -> Run:
+    async def _watch_stop(self, halt: _Halt) -> None:
+        """Cancel the main steps as soon as the emergency stop row appears."""
+        while True:
+            stop = await self._db(self.store.emergency_stop)
+            if stop is not None:
+                halt.reason = f"emergency_stop by {stop.get('by', '?')}: {stop.get('reason', '')}"
+                halt.scope.cancel()
+                return
+            await anyio.sleep(self.config.stop_poll_s)
+
+    def _flags(self, run: Run) -> dict[str, Any]:
+        """Context flags conditions may test by bare name."""
+        flags: dict[str, Any] = {"in_change_freeze": False, "dry_run": run.dry_run}
+        if self.flags is not None:
+            flags.update(self.flags(self.clock.now()))
+        return flags
+
+    async def _drive(self, run: Run, playbook: Playbook, *, resume: bool, halt: _Halt) -> Run:
         steps_state: dict[str, dict[str, Any]] = {
             name: {"outputs": outputs, "status": "succeeded"}
             for name, outputs in run.outputs.items()
@@ -177,7 +210,7 @@ class Runner:
             owner=self.owner,
         )
         # Conditions: all must hold, else nothing runs.
-        ctx = template_context(run, config=config, steps=steps_state, flags=_flags(run))
+        ctx = template_context(run, config=config, steps=steps_state, flags=self._flags(run))
         for i, cond in enumerate(playbook.spec.conditions):
             where = playbook.where(f"conditions.{i}.check")
             try:
@@ -218,11 +251,14 @@ class Runner:
         )
         failure: str | None = None
         timed_out = False
+        aborted = False
         try:
-            with anyio.fail_after(deadline_s):
+            with anyio.fail_after(deadline_s), halt.scope:
                 for index in range(start, len(playbook.steps)):
                     spec = playbook.steps[index]
-                    ctx = template_context(run, config=config, steps=steps_state, flags=_flags(run))
+                    ctx = template_context(
+                        run, config=config, steps=steps_state, flags=self._flags(run)
+                    )
                     with bind_context(step=spec.name):
                         target = StepTarget(
                             run, run.fence, spec, StepPhase.MAIN, index, next_attempt.get(index, 1)
@@ -237,6 +273,10 @@ class Runner:
         except TimeoutError:
             timed_out = True
             failure = f"run exceeded its deadline of {deadline_s:g}s"
+        except Halted as exc:  # the step gate saw the stop before the watcher did
+            aborted, failure = True, f"aborted: {exc}"
+        if halt.scope.cancelled_caught:
+            aborted, failure = True, f"aborted: {halt.reason}"
 
         if failure is None:
             await self._recovery(run, playbook, stepper, StepPhase.ON_SUCCESS, steps_state, config)
@@ -244,6 +284,8 @@ class Runner:
         recovered = await self._recovery(
             run, playbook, stepper, StepPhase.ON_FAILURE, steps_state, config
         )
+        if aborted:
+            return await self._finish(run, RunStatus.ABORTED, failure)
         if timed_out:
             await self._learning_record(run, "timed_out", failure)
             return await self._finish(run, RunStatus.TIMED_OUT, failure)
@@ -275,7 +317,9 @@ class Runner:
             for index, spec in enumerate(specs):
                 name = spec.name or f"{phase.value}_{index + 1}"
                 spec = spec.model_copy(update={"name": name}) if not spec.name else spec
-                ctx = template_context(run, config=config, steps=steps_state, flags=_flags(run))
+                ctx = template_context(
+                    run, config=config, steps=steps_state, flags=self._flags(run)
+                )
                 with bind_context(step=name):
                     outcome = await stepper.run_step(
                         StepTarget(run, run.fence, spec, phase, index),
@@ -327,8 +371,3 @@ def _state(outcome: StepOutcome) -> dict[str, Any]:
         "status": outcome.status.value,
         "error": outcome.error,
     }
-
-
-def _flags(run: Run) -> dict[str, Any]:
-    """Context flags conditions may test by bare name (governance fills real values later)."""
-    return {"in_change_freeze": False, "dry_run": run.dry_run}

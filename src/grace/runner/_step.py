@@ -208,7 +208,10 @@ class StepRunner:
             except anyio.get_cancelled_exc_class():
                 # The run's deadline or a shutdown: record the attempt, then let cancellation go on.
                 await self._finish(
-                    at, attempt, StepStatus.CANCELLED, error="cancelled (run deadline or shutdown)"
+                    at,
+                    attempt,
+                    StepStatus.CANCELLED,
+                    error="cancelled (run deadline, emergency stop or shutdown)",
                 )
                 raise
             completed = status is StepStatus.SUCCEEDED

@@ -18,7 +18,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from grace.audit._chain import (
     GENESIS,
@@ -170,9 +169,14 @@ def _lock_head(conn: Connection) -> tuple[int, str]:
 
 def _insert_ignore(conn: Connection, table: Any) -> Any:
     dialect = conn.dialect.name
+    # Each dialect module is imported where used: SQLite never loads the PostgreSQL one.
     if dialect == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
         return sqlite.insert(table).on_conflict_do_nothing()
     if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert(table).on_conflict_do_nothing()
     msg = f"the audit log supports SQLite and PostgreSQL, not {dialect}"
     raise AuditError(msg)

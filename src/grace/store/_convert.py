@@ -50,6 +50,13 @@ def run_values(run: Run) -> dict[str, Any]:
         "last_completed_step": run.last_completed_step,
         "error": run.error,
         "dedupe_key": run.dedupe_key,
+        "severity": run.severity,
+        "priority": run.priority,
+        "risk_level": run.risk_level,
+        "suppressed": run.suppressed,
+        "expires_at": run.expires_at,
+        "approvals_needed": run.approvals_needed,
+        "idempotency_key": run.idempotency_key,
     }
 
 
@@ -78,6 +85,13 @@ def run_from_row(row: Any) -> Run:
         last_completed_step=row.last_completed_step,
         error=row.error,
         dedupe_key=row.dedupe_key,
+        severity=row.severity or "",
+        priority=row.priority or "medium",
+        risk_level=row.risk_level or "low",
+        suppressed=row.suppressed or 0,
+        expires_at=aware(row.expires_at),
+        approvals_needed=row.approvals_needed or 0,
+        idempotency_key=row.idempotency_key,
     )
 
 

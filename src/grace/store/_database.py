@@ -14,7 +14,10 @@ from grace.errors import ConfigError, StoreError
 
 __all__ = ("HEAD_REVISION", "create_db_engine", "is_sqlite", "migrate")
 
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
+
+READ_ONLY = "grace_read_only"
+"""Connection info flag: this transaction only reads (SQLite begins it deferred)."""
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -69,7 +72,9 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writes take the lock up front; a read (marked by the store) must not: in WAL mode
+        # readers and the writer do not block each other.
+        conn.exec_driver_sql("BEGIN" if conn.info.get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 def migrate(engine: Engine) -> None:

@@ -6,14 +6,15 @@ a second node) picks up exactly where the last one stopped.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Connection, Table, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from grace.events import Event
 from grace.store._convert import aware
+from grace.store._reads import Reads
 from grace.store._tables import episodes as _episodes
 from grace.store._tables import events as _events
 from grace.store._tables import heartbeats as _beats
@@ -29,12 +30,17 @@ __all__ = ("IngestRecords",)
 
 
 def _insert(conn: Connection, table: Table) -> Any:
-    """The dialect's INSERT, which knows ON CONFLICT."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
+    """The dialect's INSERT, which knows ON CONFLICT (SQLite never loads the PostgreSQL one)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table)
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(table)
 
 
-class IngestRecords:
+class IngestRecords(Reads):
     """The store's ingestion side (mixed into :class:`grace.store.Store`)."""
 
     engine: Engine
@@ -46,39 +52,48 @@ class IngestRecords:
         ``event_key`` defaults to the event's id; sources that can resend (the SDK's spool, a
         webhook retry) give a stable key so a resend is a no-op.
         """
-        values = {
-            "id": event.id,
-            "source": event.source,
-            "event_key": event_key or event.id,
-            "time": event.time,
-            "received_at": self.clock.now(),
-            "kind": event.kind,
-            "service": event.service,
-            "severity": event.severity,
-            "message": event.message,
-            "attributes": _jsonable(event.attributes),
-            "fingerprint": event.fingerprint(),
-        }
+        return self.insert_events([(event, event_key)])[0]
+
+    def insert_events(self, batch: Sequence[tuple[Event, str | None]]) -> list[bool]:
+        """:meth:`insert_event` for a batch, in one transaction (one commit for a burst)."""
+        now = self.clock.now()
+        rows = [
+            {
+                "id": event.id,
+                "source": event.source,
+                "event_key": event_key or event.id,
+                "time": event.time,
+                "received_at": now,
+                "kind": event.kind,
+                "service": event.service,
+                "severity": event.severity,
+                "message": event.message,
+                "attributes": _jsonable(event.attributes),
+                "fingerprint": event.fingerprint(),
+            }
+            for event, event_key in batch
+        ]
         with self.engine.begin() as conn:
-            stmt = (
-                _insert(conn, _events)
-                .values(**values)
-                .on_conflict_do_nothing()
-                .returning(_events.c.id)
-            )
-            # rowcount is not reliable for ON CONFLICT with every driver; RETURNING is.
-            return conn.execute(stmt).first() is not None
+            # One statement for the batch (insertmanyvalues); RETURNING names the rows that
+            # were new, since rowcount is not reliable for ON CONFLICT with every driver.
+            stmt = _insert(conn, _events).on_conflict_do_nothing().returning(_events.c.id)
+            inserted = {r[0] for r in conn.execute(stmt, rows).all()} if rows else set()
+        fresh: list[bool] = []
+        for row in rows:  # two events of one batch with the same id: only the first is new
+            fresh.append(row["id"] in inserted)
+            inserted.discard(row["id"])
+        return fresh
 
     def count_events(self) -> int:
         """How many events were recorded."""
         from sqlalchemy import func
 
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return int(conn.execute(select(func.count()).select_from(_events)).scalar_one())
 
     def get_offset(self, source_id: str) -> tuple[str, int] | None:
         """``(file_key, offset)`` saved for a log source, or None."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(
                 select(_offsets.c.file_key, _offsets.c.offset).where(
                     _offsets.c.source_id == source_id
@@ -123,7 +138,7 @@ class IngestRecords:
 
     def last_beats(self) -> dict[str, datetime]:
         """Every heartbeat's last ping."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(_beats.c.name, _beats.c.last_seen)).all()
         return {str(r[0]): cast(datetime, aware(r[1])) for r in rows}
 
@@ -166,7 +181,7 @@ class IngestRecords:
 
     def episode_status(self, key: str) -> str | None:
         """``firing``, ``resolved``, or None for an unknown episode."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(select(_episodes.c.status).where(_episodes.c.key == key)).first()
         return None if row is None else str(row[0])
 

@@ -8,6 +8,7 @@ step ``started``, so a worker that lost its claim can never start a side effect.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -17,7 +18,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from grace.audit._chain import AuditDraft, AuditEntry
-from grace.errors import DuplicateIncident, FenceLost, RunError, StoreError
+from grace.errors import DuplicateIncident, FenceLost, Halted, RunError, StoreError
 from grace.runs import (
     ACTIVE_STATUSES,
     TERMINAL_STATUSES,
@@ -31,8 +32,10 @@ from grace.runs import (
 from grace.store import _audit_sql
 from grace.store._convert import run_from_row, run_values, step_from_row, ticket_from_row
 from grace.store._database import create_db_engine, migrate
+from grace.store._governance import EMERGENCY_STOP, GovernanceRecords
 from grace.store._ingest import IngestRecords
 from grace.store._tables import audit_log as _audit
+from grace.store._tables import controls as _controls
 from grace.store._tables import runs as _runs
 from grace.store._tables import step_attempts as _steps
 from grace.store._tables import tickets as _tickets
@@ -61,7 +64,7 @@ class _Tx:
         self.entries.extend(_audit_sql.append_entries(self.conn, list(drafts), self.now))
 
 
-class Store(IngestRecords):
+class Store(IngestRecords, GovernanceRecords):
     """Durable state behind one SQLAlchemy engine."""
 
     def __init__(
@@ -71,6 +74,7 @@ class Store(IngestRecords):
         self.clock: Clock = clock or SystemClock()
         self.ids: IdFactory = ids or RandomIds(self.clock)
         self._listeners: list[AuditListener] = []
+        self._local = threading.local()
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -113,7 +117,7 @@ class Store(IngestRecords):
             query = query.where(_audit.c.subject == subject)
         if action is not None:
             query = query.where(_audit.c.action == action)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(query.limit(limit)).all()
         return [
             AuditEntry(r.seq, r.time, r.actor, r.action, r.subject, r.payload, r.prev_hash, r.hash)
@@ -132,14 +136,24 @@ class Store(IngestRecords):
         try:
             return self._insert_run(run, run_clean, actor=actor, reason=reason, also=also)
         except IntegrityError as exc:
+            if run.idempotency_key is not None:
+                earlier = self.run_for_idempotency_key(run.idempotency_key)
+                if earlier is not None:
+                    return earlier  # the client retried: the same request, the same run
             if run.dedupe_key is None:
                 raise
             existing = self.open_run_for(run.dedupe_key)
             raise DuplicateIncident(run.dedupe_key, existing) from exc
 
+    def run_for_idempotency_key(self, key: str) -> Run | None:
+        """The run an API client created with this idempotency key, if any."""
+        with self._read() as conn:
+            row = conn.execute(select(_runs).where(_runs.c.idempotency_key == key)).first()
+        return None if row is None else run_from_row(row)
+
     def open_run_for(self, dedupe_key: str) -> str | None:
         """The id of the active run for this incident, if any."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(
                 select(_runs.c.id).where(
                     _runs.c.dedupe_key == dedupe_key,
@@ -174,6 +188,10 @@ class Store(IngestRecords):
                         "service": run.service,
                         "reason": reason,
                         "dedupe_key": run.dedupe_key,
+                        "requested_by": run.requested_by,
+                        "risk_level": run.risk_level,
+                        "approvals_needed": run.approvals_needed,
+                        "expires_at": run.expires_at.isoformat() if run.expires_at else None,
                     },
                 )
             )
@@ -187,7 +205,7 @@ class Store(IngestRecords):
         Raises:
             RunError: no run has this id, or the prefix is ambiguous.
         """
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(select(_runs).where(_runs.c.id == run_id)).first()
             if row is None and len(run_id) >= 6:
                 rows = conn.execute(
@@ -220,7 +238,7 @@ class Store(IngestRecords):
             query = query.where(_runs.c.status == status)
         if playbook:
             query = query.where(_runs.c.playbook == playbook)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(query.limit(limit).offset(offset)).all()
         return [run_from_row(r) for r in rows]
 
@@ -229,7 +247,7 @@ class Store(IngestRecords):
         query = select(func.count()).select_from(_runs)
         if status:
             query = query.where(_runs.c.status == status)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return int(conn.execute(query).scalar_one())
 
     def claim_run(self, run_id: str, *, owner: str, lease_s: float, force: bool = False) -> Run:
@@ -254,6 +272,15 @@ class Store(IngestRecords):
             ):
                 msg = f"run {run_id} is {status.value}; it cannot be claimed"
                 raise RunError(msg)
+            self._refuse_if_stopped(tx.conn, run_id)
+            if row.service and not row.dry_run:
+                self.take_target(
+                    tx.conn,
+                    target=row.service,
+                    run_id=run_id,
+                    owner=owner,
+                    until=tx.now + timedelta(seconds=lease_s),
+                )
             if status is RunStatus.RUNNING:
                 tx.conn.execute(
                     update(_steps)
@@ -293,11 +320,13 @@ class Store(IngestRecords):
         """
         with self.transaction() as tx:
             self._check_fence(tx.conn, run_id, fence)
+            until = tx.now + timedelta(seconds=lease_s)
             tx.conn.execute(
                 update(_runs)
                 .where(_runs.c.id == run_id)
-                .values(lease_owner=owner, lease_expires_at=tx.now + timedelta(seconds=lease_s))
+                .values(lease_owner=owner, lease_expires_at=until)
             )
+            self.extend_target(tx.conn, run_id=run_id, until=until)
 
     def finish_run(
         self,
@@ -329,6 +358,7 @@ class Store(IngestRecords):
                     fence=_runs.c.fence + (1 if fence is None else 0),
                 )
             )
+            self.release_target(tx.conn, run_id=run_id)
             tx.audit(
                 AuditDraft(
                     actor=actor,
@@ -370,6 +400,7 @@ class Store(IngestRecords):
                     error=reason,
                 )
             )
+            self.release_target(tx.conn, run_id=run_id)
             tx.audit(
                 AuditDraft(
                     actor=actor,
@@ -438,6 +469,8 @@ class Store(IngestRecords):
         """
         with self.transaction() as tx:
             self._check_fence(tx.conn, run_id, fence)
+            if phase is StepPhase.MAIN and status is StepStatus.STARTED:
+                self._refuse_if_stopped(tx.conn, run_id)  # recovery steps may still run
             clean = jsonable(params)
             result = tx.conn.execute(
                 insert(_steps).values(
@@ -520,7 +553,7 @@ class Store(IngestRecords):
 
     def running_runs(self) -> list[Run]:
         """Runs recorded ``running`` (after a crash, some have no live worker)."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 select(_runs).where(_runs.c.status == RunStatus.RUNNING.value)
             ).all()
@@ -528,7 +561,7 @@ class Store(IngestRecords):
 
     def step_attempts(self, run_id: str) -> list[StepAttempt]:
         """Every attempt of every step of a run, in the order they started."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 select(_steps).where(_steps.c.run_id == run_id).order_by(_steps.c.id)
             ).all()
@@ -588,12 +621,39 @@ class Store(IngestRecords):
             )
         return ticket
 
+    def close_ticket(self, ticket_id: str, *, by: str, reason: str = "") -> Ticket:
+        """Close an open ticket, with who and why in the audit log.
+
+        Raises:
+            RunError: no ticket has this id, or it is already closed.
+        """
+        with self.transaction() as tx:
+            closed = tx.conn.execute(
+                update(_tickets)
+                .where(_tickets.c.id == ticket_id, _tickets.c.status == "open")
+                .values(status="closed", closed_at=tx.now)
+                .returning(_tickets.c.id)
+            ).all()
+            if not closed:
+                exists = tx.conn.execute(
+                    select(_tickets.c.status).where(_tickets.c.id == ticket_id)
+                ).scalar_one_or_none()
+                msg = (
+                    f"no ticket with id {ticket_id!r}"
+                    if exists is None
+                    else f"ticket {ticket_id} is already closed"
+                )
+                raise RunError(msg)
+            tx.audit(AuditDraft(by, "ticket.closed", ticket_id, {"reason": reason}))
+            row = tx.conn.execute(select(_tickets).where(_tickets.c.id == ticket_id)).one()
+        return ticket_from_row(row)
+
     def list_tickets(self, *, status: str | None = "open", limit: int = 100) -> list[Ticket]:
         """Tickets, newest first."""
         query = select(_tickets).order_by(_tickets.c.created_at.desc()).limit(limit)
         if status:
             query = query.where(_tickets.c.status == status)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [ticket_from_row(r) for r in conn.execute(query).all()]
 
     # -- helpers --------------------------------------------------------------------------
@@ -604,6 +664,19 @@ class Store(IngestRecords):
             msg = f"no run with id {run_id!r}"
             raise RunError(msg)
         return row
+
+    def _refuse_if_stopped(self, conn: Connection, run_id: str) -> None:
+        stop = conn.execute(
+            select(_controls.c.value).where(_controls.c.name == EMERGENCY_STOP)
+        ).scalar_one_or_none()
+        if stop is not None:
+            msg = (
+                f"emergency_stop: {stop.get('reason', '')} (by {stop.get('by', '?')}); "
+                f"run {run_id} takes no further step"
+            )
+            err = Halted(msg)
+            err.hint = "lift it with 'grace resume' once it is safe"
+            raise err
 
     def _check_fence(self, conn: Connection, run_id: str, fence: int) -> Any:
         row = self._locked_run(conn, run_id)

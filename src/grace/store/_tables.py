@@ -23,17 +23,22 @@ from sqlalchemy import (
 )
 
 __all__ = (
+    "approvals",
     "audit_checkpoints",
     "audit_head",
     "audit_log",
+    "controls",
     "episodes",
     "events",
     "heartbeats",
+    "incident_groups",
     "metadata",
     "runs",
     "schedule_fires",
+    "silences",
     "source_offsets",
     "step_attempts",
+    "target_locks",
     "tickets",
 )
 
@@ -69,8 +74,16 @@ runs = Table(
     Column("last_completed_step", String(200)),
     Column("error", Text),
     Column("dedupe_key", String(200), index=True),
+    Column("severity", String(16), nullable=False, default=""),
+    Column("priority", String(16), nullable=False, default="medium"),
+    Column("risk_level", String(16), nullable=False, default="low"),
+    Column("suppressed", Integer, nullable=False, default=0),
+    _when("expires_at", nullable=True),
+    Column("approvals_needed", Integer, nullable=False, default=0),
+    Column("idempotency_key", String(200), unique=True),
 )
 Index("ix_runs_status_created", runs.c.status, runs.c.created_at)
+Index("ix_runs_service_status", runs.c.service, runs.c.status)
 
 step_attempts = Table(
     "step_attempts",
@@ -198,4 +211,69 @@ episodes = Table(
     _when("started_at"),
     _when("updated_at"),
     _when("resolved_at", nullable=True),
+)
+
+# -- governance (0004) -----------------------------------------------------------------------
+
+# One row per human verdict on a pending run: approvals count toward the quorum.
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), ForeignKey("runs.id"), nullable=False, index=True),
+    Column("approver", String(200), nullable=False),
+    Column("verdict", String(16), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("override_window", Boolean, nullable=False, default=False),
+    _when("created_at"),
+    UniqueConstraint("run_id", "approver", name="uq_approval_run_approver"),
+)
+
+# Operator silences (Alertmanager's model): matchers over a diagnosis's labels, for a time.
+silences = Table(
+    "silences",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("matchers", JSON, nullable=False),
+    _when("starts_at"),
+    _when("ends_at", index=True),
+    Column("author", String(200), nullable=False),
+    Column("comment", Text, nullable=False),
+    _when("created_at"),
+)
+
+# Per incident group (playbook:signature): throttle state, suppressed repeats, the circuit.
+incident_groups = Table(
+    "incident_groups",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("playbook", String(200), nullable=False),
+    Column("service", String(200), nullable=False, default=""),
+    Column("suppressed", Integer, nullable=False, default=0),
+    Column("throttle", JSON, nullable=False),
+    Column("held_event", JSON),
+    _when("circuit_open_until", nullable=True),
+    Column("circuit_ticket_id", String(64)),
+    _when("attempts_since", nullable=True),
+    _when("updated_at"),
+)
+
+# Global switches that must be seen by every process and node (the emergency stop).
+controls = Table(
+    "controls",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("value", JSON, nullable=False),
+    Column("set_by", String(200), nullable=False),
+    _when("set_at"),
+)
+
+# One run per target at a time: taken when a run is claimed, released when it ends.
+target_locks = Table(
+    "target_locks",
+    metadata,
+    Column("target", String(200), primary_key=True),
+    Column("run_id", String(64), nullable=False),
+    Column("owner", String(200), nullable=False),
+    _when("expires_at"),
 )

@@ -6,6 +6,8 @@ import hashlib
 import io
 import itertools
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -21,10 +23,11 @@ from grace.audit import (
     AuditLog,
     export_checkpoints_jsonl,
     export_jsonl,
+    load_or_create_key,
     load_public_keys,
     verify,
 )
-from grace.errors import AuditError, StoreError
+from grace.errors import AuditError, ConfigError, StoreError
 from grace.store import _audit_sql
 
 Tamper = Callable[[str], None]
@@ -384,6 +387,60 @@ class TestCheckpoints:
         second.append_now([draft(i) for i in range(10)])
         with db_engine.connect() as conn:
             assert [cp.seq for cp in _audit_sql.list_checkpoints(conn)] == [100, 200]
+
+
+class TestKeyLoading:
+    def test_a_first_start_writes_the_key_and_its_pub(
+        self, make_log: Callable[..., AuditLog], tmp_path: Path
+    ) -> None:
+        """With no key yet, making the log creates it, so the .pub is there for auditors."""
+        log = make_log()
+        assert (tmp_path / "data" / "audit_ed25519.key").exists()
+        assert set(load_public_keys(tmp_path / "data")) == {log.key.key_id}
+
+    def test_an_existing_key_is_loaded_at_the_first_checkpoint(
+        self, make_log: Callable[..., AuditLog], db_engine: Engine, tmp_path: Path
+    ) -> None:
+        """A restarted log signs with the key on disk, loaded when it first signs."""
+        key = load_or_create_key(tmp_path / "data")
+        log = make_log(checkpoint_every=5)
+        assert log._key is None  # checked, not loaded
+        log.append_now([draft(i) for i in range(5)])
+        assert log.key.key_id == key.key_id
+        verify_signed(db_engine, tmp_path)
+
+    def test_a_pub_of_another_key_is_refused_at_the_first_checkpoint(
+        self, make_log: Callable[..., AuditLog], tmp_path: Path
+    ) -> None:
+        """The one check start-up cannot make without loading the key still happens, and no
+        checkpoint is signed with a key whose .pub says otherwise."""
+        load_or_create_key(tmp_path / "data")
+        load_or_create_key(tmp_path / "other")
+        other_pub = (tmp_path / "other" / "audit_ed25519.pub").read_bytes()
+        (tmp_path / "data" / "audit_ed25519.pub").write_bytes(other_pub)
+        log = make_log()
+        log.append_now([draft(0)])
+        with pytest.raises(ConfigError, match="does not hold the public half"):
+            log.checkpoint()
+
+    def test_an_idle_log_does_not_import_cryptography(self, tmp_path: Path) -> None:
+        """Making a log and appending below checkpoint_every leaves cryptography unloaded: an
+        idle daemon does not carry it (~11 MB)."""
+        load_or_create_key(tmp_path / "data")
+        code = f"""
+import sys
+from pathlib import Path
+from grace.audit import AuditDraft, AuditLog
+from grace.store import open_store
+store = open_store("sqlite:///{tmp_path / "grace.db"}")
+log = AuditLog(store.engine, Path({str(tmp_path / "data")!r}), mirror_path=Path({str(tmp_path / "m.jsonl")!r}))
+log.append_now([AuditDraft("runner", "step.finished", "run_1", {{}})])
+print([m for m in sys.modules if m.startswith("cryptography")])
+"""
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
+        assert done.stdout.strip() == "[]"
 
 
 class TestVerifyShortcut:

@@ -60,7 +60,7 @@ def test_explain_shows_matches_near_misses_and_guards(
     (decision,) = report["decisions"]
     assert decision["playbook"] == "lock_fix"
     assert decision["decision"] == "proposed"
-    assert [g["guard"] for g in decision["guards"]][-1] == "mode"
+    assert [g["guard"] for g in decision["guards"]][-1] == "policy"
     assert "mode: execute" in decision["to_change"]
     near = json.dumps({"kind": "log", "severity": "warning", "message": "database is locked"})
     event.write_text(near)

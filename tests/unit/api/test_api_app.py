@@ -80,10 +80,32 @@ class TestOpenApi:
         schema = (await client.get("/openapi.json")).json()
         assert set(schema["paths"]) == {
             "/health",
+            "/metrics",
+            "/api/startup/dashboard",
+            "/api/startup/health-summary",
+            "/api/meta/focus",
             "/api/events",
             "/api/webhooks/alertmanager",
             "/api/webhooks/{name}",
             "/api/heartbeats/{name}",
+            "/api/approvals",
+            "/api/approvals/{run_id}",
+            "/api/approvals/{run_id}/approve",
+            "/api/approvals/{run_id}/reject",
+            "/api/playbooks/{name}/execute",
+            "/api/emergency-stop",
+            "/api/agent/runs",
+            "/api/agent/runs/active",
+            "/api/agent/runs/{run_id}/timeline",
+            "/api/playbooks/status",
+            "/api/playbooks/metrics",
+            "/api/playbooks/{name}/stats",
+            "/api/tickets",
+            "/api/tickets/{ticket_id}/close",
+            "/api/audit",
+            "/api/audit/verify",
+            "/api/silences",
+            "/api/silences/{silence_id}",
         }
         assert schema["info"]["version"] == __version__
 

@@ -5,17 +5,21 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from grace.audit import (
     PRIVATE_KEY_FILE,
     PUBLIC_KEY_FILE,
     Checkpoint,
+    check_key_files,
     checkpoint_message,
     key_id,
     load_or_create_key,
@@ -108,6 +112,89 @@ class TestKeyFiles:
         """Pointing verify at a key that is not there says so."""
         with pytest.raises(ConfigError, match="does not exist"):
             load_public_key(tmp_path / "nope.pub")
+
+
+class TestStartUpCheck:
+    """``check_key_files``: what start-up checks without loading the key (or cryptography)."""
+
+    def test_no_key_yet_is_not_an_error(self, tmp_path: Path) -> None:
+        """Before the first start there is nothing to check, and nothing is written."""
+        assert check_key_files(tmp_path) is False
+        assert list(tmp_path.iterdir()) == []
+
+    def test_a_good_key_passes(self, tmp_path: Path) -> None:
+        """The files load_or_create_key writes pass, with or without the .pub."""
+        load_or_create_key(tmp_path)
+        assert check_key_files(tmp_path) is True
+        (tmp_path / PUBLIC_KEY_FILE).unlink()
+        assert check_key_files(tmp_path) is True
+
+    @posix_only
+    def test_an_exposed_key_is_refused_with_the_fix(self, tmp_path: Path) -> None:
+        """The mode check is the same as load_or_create_key's, with the same hint."""
+        load_or_create_key(tmp_path)
+        path = tmp_path / PRIVATE_KEY_FILE
+        path.chmod(0o644)
+        with pytest.raises(ConfigError, match="readable by group or others") as info:
+            check_key_files(tmp_path)
+        assert info.value.hint == f"chmod 600 {path}"
+
+    @pytest.mark.parametrize(
+        "content",
+        [
+            b"not a key",
+            b"-----BEGIN PRIVATE KEY-----\n!!not base64!!\n-----END PRIVATE KEY-----\n",
+            b"-----BEGIN ENCRYPTED PRIVATE KEY-----\nMAA=\n-----END ENCRYPTED PRIVATE KEY-----\n",
+        ],
+        ids=["garbage", "bad-base64", "encrypted"],
+    )
+    def test_a_file_that_is_no_pem_private_key_is_refused(
+        self, tmp_path: Path, content: bytes
+    ) -> None:
+        """What load_or_create_key could never load is refused at start-up, naming the file."""
+        path = tmp_path / PRIVATE_KEY_FILE
+        path.write_bytes(content)
+        path.chmod(0o600)
+        with pytest.raises(ConfigError, match=f"{PRIVATE_KEY_FILE} is not an unencrypted PEM"):
+            check_key_files(tmp_path)
+
+    def test_a_key_of_another_kind_is_refused(self, tmp_path: Path) -> None:
+        """An EC (or RSA) private key is not taken for the Ed25519 signing key."""
+        path = tmp_path / PRIVATE_KEY_FILE
+        path.write_bytes(
+            ec.generate_private_key(ec.SECP256R1()).private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        path.chmod(0o600)
+        with pytest.raises(ConfigError, match="not an Ed25519 private key"):
+            check_key_files(tmp_path)
+        with pytest.raises(ConfigError, match="not an Ed25519 private key"):
+            load_or_create_key(tmp_path)  # the full load agrees
+
+    def test_a_pub_file_that_is_no_ed25519_key_is_refused(self, tmp_path: Path) -> None:
+        """A damaged .pub is refused at start-up, with the way to have it rewritten."""
+        load_or_create_key(tmp_path)
+        (tmp_path / PUBLIC_KEY_FILE).write_text("garbage")
+        with pytest.raises(ConfigError, match=f"{PUBLIC_KEY_FILE} is not a PEM Ed25519") as info:
+            check_key_files(tmp_path)
+        assert info.value.hint is not None
+        assert "delete" in info.value.hint
+
+    def test_checking_imports_no_cryptography(self, tmp_path: Path) -> None:
+        """The check runs in a daemon that has not loaded cryptography, and keeps it that way."""
+        load_or_create_key(tmp_path)
+        code = (
+            "import sys; from pathlib import Path; from grace.audit import check_key_files; "
+            f"print(check_key_files(Path({str(tmp_path)!r})), "
+            "[m for m in sys.modules if m.startswith('cryptography')])"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
+        assert done.stdout.strip() == "True []"
 
 
 class TestSignatures:

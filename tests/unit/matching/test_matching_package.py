@@ -76,3 +76,18 @@ def test_triggers_of_a_loaded_playbook() -> None:
         ),
     ]
     assert Matcher(found, backend="re").patterns == ("database is (?P<state>locked|busy)",)
+
+
+def test_matchers_alive_share_compiled_patterns() -> None:
+    """A daemon's line filter repeats every trigger of its main matcher: the compiled patterns
+    are shared, not held twice, and results are the same."""
+
+    def log(playbook: str, pattern: str) -> Trigger:
+        return Trigger(playbook, 0, "log_message", pattern, severity=None, service=None)
+
+    triggers = [log(f"p{i}", f"job {i} failed") for i in range(3)]
+    main = Matcher(triggers, backend="re")
+    extra = log("tb", r"^Traceback")
+    line = Matcher([*triggers, extra], backend="re")
+    assert all(a is b for a, b in zip(main._exact, line._exact, strict=False))
+    assert line.scan(b"x\njob 1 failed\n") == main.scan(b"x\njob 1 failed\n")

@@ -48,3 +48,35 @@ def test_loading_does_not_import_the_store_or_the_api() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == ""
+
+
+def test_a_cache_hit_imports_neither_ruamel_nor_croniter(tmp_path: Path) -> None:
+    """A start whose playbooks all come from the cache never loads the YAML parser or croniter
+    (an idle daemon's memory); the first start, which parses, does."""
+    folder = tmp_path / "playbooks"
+    folder.mkdir()
+    folder.joinpath("seed.yaml").write_bytes(VALID.read_bytes())
+    script = textwrap.dedent(
+        f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from conftest import make_registry
+        from grace.playbooks import load_library
+        from pathlib import Path
+        loaded, errors = load_library(
+            [Path({str(folder)!r})], registry=make_registry(), cache_dir=Path({str(tmp_path / "cache")!r})
+        )
+        assert loaded and not errors, errors
+        heavy = {{m.split(".")[0] for m in sys.modules}} & {{"ruamel", "croniter"}}
+        print(",".join(sorted(heavy)))
+        """
+    )
+
+    def run() -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True
+        )
+        return done.stdout.strip()
+
+    assert "ruamel" in run()  # the first load parses (and fills the cache)
+    assert run() == ""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from jinja2 import TemplateSyntaxError, nodes
 
@@ -58,3 +61,16 @@ def test_names_templates_may_use() -> None:
         "message",
         "attributes",
     )
+
+
+def test_jinja2_is_imported_by_the_first_template_only() -> None:
+    """Making Templates and rendering plain values loads no Jinja2 (an idle daemon's memory);
+    the first real template does, and renders as always."""
+    code = (
+        "import sys; from grace.playbooks import Templates; t = Templates(); "
+        "assert t.render({'a': ['plain', 1]}, {}) == {'a': ['plain', 1]}; "
+        "print('jinja2' in sys.modules, end=' '); "
+        "print(t.render('{{ x }} and {{ x }}', {'x': 1}), 'jinja2' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False 1 and 1 True"

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import httpx
 from pydantic import Field, field_validator, model_validator
 
 from grace.actions._base import ActionContext, ActionResult, action
 from grace.actions.builtin._params import BuiltinParams, HttpUrl, Seconds, StatusCode, display_url
 from grace.errors import ActionError
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ("HttpCheckParams", "HttpRequestParams", "http_check", "http_request", "read_capped")
 
@@ -84,6 +86,8 @@ def _describe_request(p: HttpRequestParams) -> str:
 
 
 def _transport_error(method: str, url: str, exc: httpx.HTTPError, timeout_s: float) -> ActionError:
+    import httpx
+
     where = f"{method} {display_url(url)}"
     if isinstance(exc, httpx.TimeoutException):
         return ActionError(f"{where}: no response within {timeout_s:g}s", type="HttpTimeout")
@@ -102,6 +106,8 @@ def _transport_error(method: str, url: str, exc: httpx.HTTPError, timeout_s: flo
 )
 async def http_request(ctx: ActionContext, params: HttpRequestParams) -> ActionResult:
     """Send an HTTP request and expose the status, body, parsed JSON and headers."""
+    import httpx  # here, not at the top: an idle daemon never pays for it
+
     async with httpx.AsyncClient(timeout=params.timeout_s, follow_redirects=False) as client:
         started = ctx.clock.monotonic()
         try:
@@ -184,6 +190,8 @@ def _describe_check(p: HttpCheckParams) -> str:
 )
 async def http_check(ctx: ActionContext, params: HttpCheckParams) -> ActionResult:
     """GET a URL and check its status (and optionally its body); a failed check is retryable."""
+    import httpx
+
     where = f"GET {display_url(params.url)}"
     async with httpx.AsyncClient(timeout=params.timeout_s, follow_redirects=False) as client:
         started = ctx.clock.monotonic()

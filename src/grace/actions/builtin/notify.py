@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-import httpx
 from pydantic import Field
 
 from grace.actions._base import ActionContext, ActionResult, action
@@ -65,6 +64,8 @@ async def send_notification(ctx: ActionContext, params: NotifyParams) -> ActionR
             summary=f"logged {params.level}: {params.message[:200]}",
             outputs={"delivered": False},
         )
+    import httpx  # here, not at the top: only a webhook needs it
+
     where = display_url(params.webhook_url, path=False)
     payload = {
         "title": params.title,

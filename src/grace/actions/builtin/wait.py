@@ -8,10 +8,9 @@ has its own real deadline (at most 5 s), so a black-holed host cannot stall the 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
-import httpx
 from pydantic import Field, field_validator, model_validator
 
 from grace.actions._base import ActionContext, ActionResult, action
@@ -23,6 +22,9 @@ from grace.actions.builtin._params import (
     StatusCode,
     display_url,
 )
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ("WaitParams", "parse_host_port", "wait_until")
 
@@ -113,6 +115,12 @@ class _Probe:
         self.params = params
         self.client = client
         self.last_error = ""
+        self.errors: tuple[type[Exception], ...] = (OSError,)
+        """What a failed probe raises: httpx's errors too when there is a client."""
+        if client is not None:
+            import httpx
+
+            self.errors = (OSError, httpx.HTTPError)
 
     async def __call__(self) -> bool:
         p = self.params
@@ -130,7 +138,7 @@ class _Probe:
                 assert self.client is not None
                 assert p.http is not None
                 response = await self.client.get(p.http)
-            except (OSError, httpx.HTTPError) as exc:
+            except self.errors as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 return False
             self.last_error = f"status {response.status_code}"
@@ -151,7 +159,11 @@ class _Probe:
 )
 async def wait_until(ctx: ActionContext, params: WaitParams) -> ActionResult:
     """Wait until a URL answers, a port accepts connections, or a file appears or disappears."""
-    client = httpx.AsyncClient(timeout=PROBE_TIMEOUT_S) if params.http is not None else None
+    client = None
+    if params.http is not None:
+        import httpx  # here, not at the top: an idle daemon never pays for it
+
+        client = httpx.AsyncClient(timeout=PROBE_TIMEOUT_S)
     probe = _Probe(params, client)
     started = ctx.clock.monotonic()
     probes = 0

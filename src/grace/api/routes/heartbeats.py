@@ -22,7 +22,10 @@ router = APIRouter(prefix="/api/heartbeats", tags=["heartbeats"])
     "/{name}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses={422: {"model": ErrorReply, "description": "The detail is not a JSON object."}},
+    responses={
+        400: {"model": ErrorReply, "description": "The body is not JSON."},
+        422: {"model": ErrorReply, "description": "The detail is not a JSON object."},
+    },
     summary="Record a heartbeat",
     openapi_extra={
         "requestBody": {

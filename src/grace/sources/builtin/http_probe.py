@@ -17,10 +17,9 @@ sources:
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
-import httpx
 from pydantic import Field, field_validator
 
 from grace.events import Event, Severity
@@ -33,6 +32,9 @@ from grace.sources.builtin._probe import (
     caused_by_refusal,
     run_probe,
 )
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ("HttpProbe", "HttpProbeConfig")
 
@@ -54,6 +56,8 @@ class HttpProbeConfig(ProbeConfig):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
+        import httpx  # here, not at the top: only a configured probe pays for it
+
         try:
             url = httpx.URL(value)
         except httpx.InvalidURL as exc:
@@ -89,6 +93,8 @@ class HttpProbe:
 
     async def run(self, emit: Emit) -> None:
         """Probe every ``interval_s`` until cancelled."""
+        import httpx
+
         async with httpx.AsyncClient(
             timeout=self.config.timeout_s,
             headers=self.config.headers,
@@ -110,6 +116,8 @@ class HttpProbe:
 
     async def check(self, client: httpx.AsyncClient) -> ProbeResult:
         """One GET, judged against ``expect_status`` and ``body_regex``."""
+        import httpx
+
         clock = self._ctx.clock
         started = clock.monotonic()
 
@@ -172,6 +180,8 @@ class HttpProbe:
 
 def _describe(exc: httpx.HTTPError) -> tuple[str, str]:
     """``(detail, reason)`` for a failed request, in the words an operator expects."""
+    import httpx
+
     text = str(exc) or type(exc).__name__
     if caused_by_refusal(exc):
         return "connection refused", "refused"

@@ -32,7 +32,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
-from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from grace.errors import ConfigError
@@ -73,6 +72,8 @@ class JobSpec(BaseModel):
     @field_validator("cron")
     @classmethod
     def _cron(cls, value: str) -> str:
+        from croniter import croniter  # here: only a configured schedule pays for it
+
         if not croniter.is_valid(value):
             msg = f"invalid cron expression {value!r} (minute hour day-of-month month day-of-week)"
             raise ValueError(msg)
@@ -110,6 +111,8 @@ class CronJob:
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> CronJob:
         """From the engine's ``{"job", "playbook", "cron", "timezone"}``."""
+        from croniter import croniter
+
         job, cron = str(raw.get("job", "")), str(raw.get("cron", ""))
         if not job or not croniter.is_valid(cron):
             msg = f"scheduled job {dict(raw)!r} needs 'job' and a valid 'cron'"
@@ -221,6 +224,8 @@ def _slots(job: CronJob, start: datetime, *, forward: bool) -> Iterator[datetime
     A wall time that does not exist is skipped. One that exists twice maps to its first
     occurrence (``fold=0``), so the repeated hour fires once.
     """
+    from croniter import croniter
+
     it = croniter(job.cron, start)
     step = it.get_next if forward else it.get_prev
     for _ in range(_MAX_STEPS):

@@ -389,7 +389,9 @@ def alertmanager_signals(body: Any) -> list[AlertSignal]:
             },
         }
         if started is not None:
-            data["time"] = started.isoformat()
+            # The event is this notification (now); when the alert began stays in startsAt.
+            # Alertmanager re-sends a long-firing alert: its age is not staleness.
+            data["attributes"]["startsAt"] = started.isoformat()
         event = event_from_dict(data, where=f"alerts[{index}]")
         key = f"{fingerprint}:{alert.starts_at}"
         signals.append(AlertSignal(event, episode, status, service, key))
