@@ -17,9 +17,26 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 from grace.errors import ConfigError
 from grace.governance._config import GovernanceConfig
 
-__all__ = ("DEFAULT_CONFIG_FILE", "Settings", "load_settings")
+__all__ = ("DEFAULT_CONFIG_FILE", "ApiSettings", "Settings", "load_settings")
 
 DEFAULT_CONFIG_FILE = "grace.yaml"
+
+
+class ApiSettings(BaseModel):
+    """The HTTP API's access control (docs/api-auth.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    auth: bool = True
+    """Require a token (or a dashboard session) on every route but ``open_paths``. Turning it
+    off lets anyone who can reach the port act as admin: only for a closed lab."""
+    open_paths: tuple[str, ...] = ("/health", "/metrics")
+    """Served without credentials; a trailing ``*`` matches a prefix (``/api/heartbeats/*``)."""
+    token_cache_s: float = Field(default=10.0, ge=0, le=3600)
+    """How long a checked token is trusted before the database is asked again (a token
+    revoked by another process stops working within this time)."""
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    """How long a dashboard login lasts."""
 
 
 class Settings(BaseModel):
@@ -69,6 +86,8 @@ class Settings(BaseModel):
     """Events waiting for the matcher; when full, sources wait (back-pressure), nothing is dropped."""
     governance: GovernanceConfig = Field(default_factory=GovernanceConfig)
     """Policy matrix, approvals, change windows, dedupe, limits (docs/governance.md)."""
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    """Tokens, roles and open paths of the HTTP API and dashboard (docs/api-auth.md)."""
 
     @field_validator("playbook_dirs", mode="before")
     @classmethod

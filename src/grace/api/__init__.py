@@ -8,7 +8,7 @@ never load FastAPI; and this package never imports the engine at import time.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -62,6 +62,7 @@ def create_app(
     webhooks: Mapping[str, WebhookMapping] | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     engine: Engine | None = None,
+    auth: bool | None = None,
 ) -> FastAPI:
     """The ASGI application: ingestion (events, webhooks, heartbeats) and governance.
 
@@ -74,15 +75,19 @@ def create_app(
         max_body_bytes: larger request bodies are refused with 413.
         engine: the engine behind approvals, run requests and the emergency stop
             (docs/api-governance.md); without one, those routes answer 503.
+        auth: require tokens (docs/api-auth.md); default ``settings.api.auth`` (on). Needs
+            ``engine``, whose store keeps the tokens.
 
     Raises:
-        ConfigError: a webhook is misdeclared, or its name is reserved or not URL-safe.
+        ConfigError: a webhook is misdeclared, or its name is reserved or not URL-safe; or
+            auth is on without an engine.
     """
     import re
 
-    from fastapi import FastAPI
+    from fastapi import Depends, FastAPI
 
     from grace import __version__
+    from grace.api._auth import authorize
     from grace.api._deps import ApiState
     from grace.api._errors import BodyLimit, install_error_handlers
     from grace.api.routes import (
@@ -95,6 +100,7 @@ def create_app(
         metrics,
         playbooks,
         runs,
+        session,
         silences,
         startup,
         tickets,
@@ -122,6 +128,7 @@ def create_app(
         docs_url="/docs",
         openapi_url="/openapi.json",
         redoc_url=None,
+        dependencies=[Depends(authorize)],
     )
     app.state.grace = ApiState(
         ingest=ingest,
@@ -132,6 +139,7 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    _install_auth(app, settings, engine, auth)
     for module in (
         health,
         events,
@@ -146,6 +154,79 @@ def create_app(
         silences,
         startup,
         metrics,
+        session,
     ):
         app.include_router(module.router)
     return app
+
+
+def _install_auth(
+    app: FastAPI, settings: Settings | None, engine: Engine | None, auth: bool | None
+) -> None:
+    """Put :class:`grace.api._auth.AuthGate` in front of every route (outermost middleware)."""
+    from grace.api._auth import AuthGate, Sessions, TokenBook, declared_roles
+    from grace.config import ApiSettings
+
+    source = settings if settings is not None else (engine.settings if engine else None)
+    api = source.api if source is not None else ApiSettings()
+    if not (api.auth if auth is None else auth):
+        app.state.grace_tokens = None
+        return
+    if engine is None:
+        msg = "API auth needs the engine's store, which keeps the tokens"
+        raise ConfigError(msg, hint="pass create_app(..., engine=engine), or auth=False")
+    store = engine.store
+    book = TokenBook(store, ttl_s=api.token_cache_s)
+    made: list[Sessions] = []
+
+    async def sessions() -> Sessions:
+        if not made:
+            import anyio.to_thread
+
+            key = await anyio.to_thread.run_sync(store.session_key)
+            made.append(Sessions(key, lifetime_s=api.session_hours * 3600))
+        return made[0]
+
+    app.state.grace_tokens = book
+    app.state.grace_sessions = sessions
+    _document_bearer(app, api.open_paths)
+    roles: list[list[Any]] = []
+
+    def declared() -> list[Any]:
+        if not roles:  # the first request: every route is registered by now
+            roles.append(declared_roles(app.openapi()))
+        return roles[0]
+
+    app.add_middleware(
+        AuthGate,
+        tokens=book,
+        sessions=sessions,
+        open_paths=api.open_paths,
+        declared=declared,
+    )
+
+
+def _document_bearer(app: FastAPI, open_paths: tuple[str, ...]) -> None:
+    """Publish the bearer scheme in the OpenAPI document (``/docs`` gets an Authorize button)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "A Grace API token: grace token create --role ROLE --name NAME",
+            }
+        }
+        for path, operations in schema.get("paths", {}).items():
+            if path in open_paths:
+                continue
+            for operation in operations.values():
+                operation["security"] = [{"bearer": []}]
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -73,6 +73,7 @@ class Client:
         spool_dir: str | Path | None = None,
         timeout_s: float = 2.0,
         headers: Mapping[str, str] | None = None,
+        token: str | None = None,
     ) -> None:
         if not url.startswith(("http://", "https://")):
             msg = f"url {url!r} must start with http:// or https:// (Grace's address)"
@@ -82,6 +83,9 @@ class Client:
         self.endpoint = f"{self.url}/api/events"
         self.timeout_s = timeout_s
         self.headers = dict(headers or {})
+        token = token if token is not None else os.environ.get("GRACE_TOKEN")
+        if token:
+            self.headers.setdefault("Authorization", f"Bearer {token}")
         self.spool_dir = Path(spool_dir) if spool_dir is not None else default_spool_dir(service)
         self._cond = threading.Condition(threading.Lock())
         self._reset()

@@ -63,6 +63,7 @@ def install(
     capture_logging: bool = True,
     log_level: int = logging.ERROR,
     headers: Mapping[str, str] | None = None,
+    token: str | None = None,
 ) -> Client:
     """Report this process's unhandled exceptions (and error logs) to Grace.
 
@@ -81,7 +82,10 @@ def install(
         timeout_s: per-request timeout, and the most the SDK delays interpreter exit.
         capture_logging: also report log records at ``log_level`` and above.
         log_level: the lowest level reported from logging.
-        headers: extra HTTP headers (an auth proxy's token, say).
+        headers: extra HTTP headers (an auth proxy's, say).
+        token: a Grace API token with the operator role (``grace token create --role operator
+            --name my-service``); default ``$GRACE_TOKEN``. Reports refused with 401/403 wait
+            in the spool until the token is fixed.
 
     Returns:
         The client, for reporting by hand (``client.report_exception(exc)``).
@@ -92,7 +96,14 @@ def install(
     with _lock:
         if _state.client is not None:
             uninstall()
-        client = Client(service, url=url, spool_dir=spool_dir, timeout_s=timeout_s, headers=headers)
+        client = Client(
+            service,
+            url=url,
+            spool_dir=spool_dir,
+            timeout_s=timeout_s,
+            headers=headers,
+            token=token,
+        )
         _state.client = client
         _state.excepthook = sys.excepthook
         sys.excepthook = _excepthook

@@ -48,7 +48,9 @@ def post(
     except urllib.error.HTTPError as exc:
         status = exc.code
         text = _read(exc)
-        if 400 <= status < 500 and status not in (408, 429):
+        # 401/403: the token is missing or wrong, which an operator fixes; the report waits
+        # in the spool meanwhile (a 4xx for a bad report would fail forever: it is dropped).
+        if 400 <= status < 500 and status not in (401, 403, 408, 429):
             return Outcome("reject", f"HTTP {status}: {text}")
         return Outcome("retry", f"HTTP {status}: {text}")
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:

@@ -39,6 +39,7 @@ from grace.store._tables import controls as _controls
 from grace.store._tables import runs as _runs
 from grace.store._tables import step_attempts as _steps
 from grace.store._tables import tickets as _tickets
+from grace.store._tokens import TokenRecords
 from grace.types import Clock, IdFactory, RandomIds, SystemClock
 
 __all__ = ("AuditListener", "Store", "open_store")
@@ -64,7 +65,7 @@ class _Tx:
         self.entries.extend(_audit_sql.append_entries(self.conn, list(drafts), self.now))
 
 
-class Store(IngestRecords, GovernanceRecords):
+class Store(IngestRecords, GovernanceRecords, TokenRecords):
     """Durable state behind one SQLAlchemy engine."""
 
     def __init__(

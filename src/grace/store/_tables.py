@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 
 __all__ = (
+    "api_tokens",
     "approvals",
     "audit_checkpoints",
     "audit_head",
@@ -276,4 +277,20 @@ target_locks = Table(
     Column("run_id", String(64), nullable=False),
     Column("owner", String(200), nullable=False),
     _when("expires_at"),
+)
+
+# API tokens: only the SHA-256 of each secret is kept (grace.tokens).
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False, index=True),
+    Column("role", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    _when("created_at"),
+    Column("created_by", String(200), nullable=False),
+    _when("expires_at", nullable=True),
+    _when("revoked_at", nullable=True),
+    _when("last_used_at", nullable=True),
 )

@@ -81,8 +81,9 @@ class StoreIngest:
 
 
 def api_client_for(engine: Engine | None, store: Store) -> httpx.AsyncClient:
-    """A client on an app over ``engine`` (None: an app without an engine)."""
-    app = create_app(StoreIngest(store), engine=engine)
+    """A client on an app over ``engine`` (None: an app without an engine), auth off: the
+    request body names who acts (tests/integration/api/test_auth.py covers tokens)."""
+    app = create_app(StoreIngest(store), engine=engine, auth=False)
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
         base_url="http://grace.test",
@@ -120,6 +121,16 @@ def api_engine(
     engine = Engine(settings, clock=clock, ids=SequentialIds())
     yield engine
     engine.close()
+
+
+@pytest.fixture
+def make_app(api_engine: Engine) -> Callable[..., Any]:
+    """``make_app(**kwargs)``: an app over ``api_engine`` (auth on unless ``auth=False``)."""
+
+    def make(**kwargs: Any) -> Any:
+        return create_app(StoreIngest(api_engine.store), engine=api_engine, **kwargs)
+
+    return make
 
 
 @pytest.fixture

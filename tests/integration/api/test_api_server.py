@@ -78,6 +78,7 @@ async def base_url(store: Store) -> AsyncIterator[str]:
     app = create_app(
         StoreIngest(store),
         webhooks={"grafana": WebhookMapping(message="{title}", event_key="groupKey")},
+        auth=False,
     )
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
     server = _Server(config)

@@ -122,7 +122,7 @@ def _client(engine: Engine | None, store: Store | None = None) -> httpx.AsyncCli
     if store is None:
         assert engine is not None
         store = engine.store
-    app = create_app(StoreIngest(store), engine=engine)
+    app = create_app(StoreIngest(store), engine=engine, auth=False)
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
         base_url="http://grace.test",
@@ -273,7 +273,7 @@ class TestReject:
         nobody = await client.post(url, json={"reason": "x"})
         assert (nobody.status_code, _error(nobody)["error"]) == (
             422,
-            "body.approver: Field required",
+            "body.approver: required when API auth is off (the body says who acts)",
         )
         extra = await client.post(url, json={"approver": "bob", "quorum": 0})
         assert extra.status_code == 422
@@ -425,7 +425,10 @@ class TestEmergencyStop:
         """``by`` is required; an empty reason is recorded as 'no reason given'."""
         missing = await client.post("/api/emergency-stop", json={"reason": "x"})
         assert missing.status_code == 422
-        assert _error(missing)["error"] == "body.by: Field required"
+        assert (
+            _error(missing)["error"]
+            == "body.by: required when API auth is off (the body says who acts)"
+        )
         ok = await client.post("/api/emergency-stop", json={"by": "oncall"})
         assert ok.json()["reason"] == "no reason given"
         conflict = await client.request(
@@ -485,7 +488,7 @@ class _Server(uvicorn.Server):
 
 async def test_quorum_over_tcp_with_uvicorn(engine: Engine) -> None:
     """A real server: request a critical run, approve it twice, see it queued in the store."""
-    app = create_app(StoreIngest(engine.store), engine=engine)
+    app = create_app(StoreIngest(engine.store), engine=engine, auth=False)
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
     server = _Server(config)
     async with anyio.create_task_group() as tg:

@@ -110,7 +110,7 @@ def pipeline(engine: Engine) -> Pipeline:
 @pytest.fixture
 async def client(engine: Engine, pipeline: Pipeline) -> AsyncIterator[httpx.AsyncClient]:
     """A client on an app serving ``engine`` and ``pipeline``, with ``/metrics`` mounted."""
-    app = create_app(pipeline, engine=engine)
+    app = create_app(pipeline, engine=engine, auth=False)
     app.include_router(metrics_route.router)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://grace.test"
@@ -277,7 +277,8 @@ class TestApps:
         """A second app (no engine) in the same process exports no store metrics of the first."""
         await run_settle(engine)
         other = create_app(
-            Pipeline(store=engine.store, decider=cast(Any, None), runner=engine.runner)
+            Pipeline(store=engine.store, decider=cast(Any, None), runner=engine.runner),
+            auth=False,
         )
         other.include_router(metrics_route.router)
         async with httpx.AsyncClient(
@@ -535,7 +536,7 @@ async def test_real_prometheus_scrapes_the_server_and_loads_the_rules(
     """Debian's Prometheus scrapes ``/metrics`` of a uvicorn server and evaluates the rules."""
     setup = prometheus_setup
     await run_settle(engine)
-    app = create_app(pipeline, engine=engine)
+    app = create_app(pipeline, engine=engine, auth=False)
     app.include_router(metrics_route.router)
     server = _Server(
         uvicorn.Config(

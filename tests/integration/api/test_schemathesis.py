@@ -60,7 +60,7 @@ def _spec() -> dict[str, Any]:
     """The published OpenAPI document, built once: FastAPI takes ~0.5 s to build it, and each
     test's app gets this copy (``test_every_published_operation_is_fuzzed`` checks that an app
     with an engine publishes the same)."""
-    spec: dict[str, Any] = create_app(cast(Any, _NoIngest())).openapi()
+    spec: dict[str, Any] = create_app(cast(Any, _NoIngest()), auth=False).openapi()
     return spec
 
 
@@ -130,7 +130,7 @@ def fuzz_app(
     }
     # The daemon's ingest door; its workers are not started (deciding is not under test).
     ingest = Pipeline(store=api_engine.store, decider=cast(Any, None), runner=api_engine.runner)
-    app = create_app(ingest, engine=api_engine)
+    app = create_app(ingest, engine=api_engine, auth=False)
     app.openapi_schema = copy.deepcopy(_spec())
     return app, known
 

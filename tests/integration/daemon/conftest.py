@@ -39,6 +39,8 @@ def daemon_settings(
             "mode": "execute",
             "listen": f"127.0.0.1:{free_port()}",
             "drain_s": 5,
+            # Requests name who acts; test_daemon_auth.py serves with tokens.
+            "api": {"auth": False},
         }
         values.update(overrides)
         return Settings(**values)

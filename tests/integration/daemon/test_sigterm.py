@@ -34,10 +34,11 @@ steps:
 """
 
 
-def _serve(tmp_path: Path, database_url: str, port: int, drain_s: float) -> subprocess.Popen[str]:
-    (tmp_path / "playbooks").mkdir(exist_ok=True)
-    (tmp_path / "playbooks" / "slow_fix.yaml").write_text(PLAYBOOK)
-    env = {
+GRACE = [sys.executable, "-m", "grace"]
+
+
+def _env(tmp_path: Path, database_url: str, drain_s: float) -> dict[str, str]:
+    return {
         **os.environ,
         "GRACE_DATA_DIR": str(tmp_path / ".grace"),
         "GRACE_DATABASE_URL": database_url,
@@ -47,6 +48,25 @@ def _serve(tmp_path: Path, database_url: str, port: int, drain_s: float) -> subp
         "GRACE_MODE": "execute",
         "GRACE_DRAIN_S": str(drain_s),
     }
+
+
+def _operator_token(tmp_path: Path, database_url: str) -> str:
+    """A real token, made the way an operator makes one: ``grace token create``."""
+    done = subprocess.run(
+        [*GRACE, "token", "create", "--role", "operator", "--name", "sigterm-test", "--json"],
+        env=_env(tmp_path, database_url, 1),
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=True,
+    )
+    return str(json.loads(done.stdout)["secret"])
+
+
+def _serve(tmp_path: Path, database_url: str, port: int, drain_s: float) -> subprocess.Popen[str]:
+    (tmp_path / "playbooks").mkdir(exist_ok=True)
+    (tmp_path / "playbooks" / "slow_fix.yaml").write_text(PLAYBOOK)
+    env = _env(tmp_path, database_url, drain_s)
     proc = subprocess.Popen(
         [sys.executable, "-m", "grace", "serve", "--listen", f"127.0.0.1:{port}"],
         env=env,
@@ -66,11 +86,12 @@ def _serve(tmp_path: Path, database_url: str, port: int, drain_s: float) -> subp
     raise AssertionError(f"grace serve did not start: {proc.communicate()}")
 
 
-def _post(port: int, message: str) -> None:
+def _post(port: int, message: str, token: str) -> None:
     body = {"kind": "log", "severity": "error", "message": message, "service": "api"}
-    assert (
-        httpx.post(f"http://127.0.0.1:{port}/api/events", json=body, timeout=5).status_code == 202
-    )
+    url = f"http://127.0.0.1:{port}/api/events"
+    assert httpx.post(url, json=body, timeout=5).status_code == 401  # the real server checks
+    auth = {"Authorization": f"Bearer {token}"}
+    assert httpx.post(url, json=body, headers=auth, timeout=5).status_code == 202
 
 
 def _wait_step(database_url: str, step: str) -> str:
@@ -100,7 +121,7 @@ def test_sigterm_lets_a_short_run_finish(tmp_path: Path, database_url: str) -> N
     port = _free_port()
     proc = _serve(tmp_path, database_url, port, drain_s=20)
     try:
-        _post(port, "worker needs 1s to recover")
+        _post(port, "worker needs 1s to recover", _operator_token(tmp_path, database_url))
         run_id = _wait_step(database_url, "work")
         proc.send_signal(signal.SIGTERM)
         _out, err = proc.communicate(timeout=30)
@@ -120,7 +141,7 @@ def test_sigterm_interrupts_what_outlives_the_drain(tmp_path: Path, database_url
     port = _free_port()
     proc = _serve(tmp_path, database_url, port, drain_s=0.5)
     try:
-        _post(port, "worker needs 60s to recover")
+        _post(port, "worker needs 60s to recover", _operator_token(tmp_path, database_url))
         run_id = _wait_step(database_url, "work")
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)

@@ -113,6 +113,7 @@ def make_client(ingest: FakeIngest) -> ClientFactory:
     def make(**kwargs: Any) -> httpx.AsyncClient:
         kwargs.setdefault("webhooks", {"grafana": GRAFANA, "raw": RAW})
         raise_errors = kwargs.pop("raise_app_exceptions", True)
+        kwargs.setdefault("auth", False)  # auth has its own tests, over a real store
         app = create_app(ingest, **kwargs)
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_errors)
         return httpx.AsyncClient(transport=transport, base_url="http://grace.test")

@@ -197,7 +197,7 @@ class TestCreateApp:
         settings = Settings(
             sources=[{"type": "webhook", "name": "github", "mapping": {"message": "{action}"}}]
         )
-        app = create_app(ingest, settings=settings)
+        app = create_app(ingest, settings=settings, auth=False)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
             response = await c.post("/api/webhooks/github", json={"action": "opened"})
@@ -245,12 +245,12 @@ class TestCreateApp:
         from grace.sources.builtin.webhook import WebhookMapping
 
         with pytest.raises(ConfigError, match="cannot be served at /api/webhooks/alertmanager"):
-            create_app(ingest, webhooks={"alertmanager": WebhookMapping()})
+            create_app(ingest, webhooks={"alertmanager": WebhookMapping()}, auth=False)
 
     def test_a_body_limit_below_one_byte_is_refused(self, ingest: FakeIngest) -> None:
         """``max_body_bytes=0`` would refuse every request."""
         with pytest.raises(ConfigError, match="max_body_bytes must be at least 1, got 0"):
-            create_app(ingest, max_body_bytes=0)
+            create_app(ingest, max_body_bytes=0, auth=False)
 
 
 def test_importing_grace_api_does_not_load_fastapi() -> None:

@@ -90,7 +90,7 @@ def test_a_store_that_does_not_answer_reads_store_up_0(tmp_path: Path) -> None:
 @pytest.mark.anyio
 async def test_without_engine_or_pipeline_the_endpoint_answers_empty(ingest: Ingest) -> None:
     """An app over a plain ingest door and no engine exports nothing, but answers 200."""
-    app = create_app(ingest)
+    app = create_app(ingest, auth=False)
     app.include_router(metrics_route.router)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://grace.test"

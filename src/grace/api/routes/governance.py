@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
+from grace.api._auth import PrincipalDep, acting_as, needs
 from grace.api._deps import EngineDep, JsonBody
 from grace.api._errors import ApiError, parse_json
 from grace.api.routes.runs import Identity, RunReply, call_engine, parse_body, run_reply
 from grace.api.schemas import ErrorReply, openapi_body
 from grace.runs import Run
+from grace.tokens import Role
 
 if TYPE_CHECKING:
     from grace.store import Approval
@@ -52,8 +54,9 @@ class _Body(BaseModel):
 class ApproveBody(_Body):
     """``POST /api/approvals/{run_id}/approve``."""
 
-    approver: Identity
-    """Who approves; never the requester (four eyes), once per run (a quorum is distinct)."""
+    approver: Identity | None = None
+    """Who approves: the token's holder (may be left out; with auth off, required). Never the
+    requester (four eyes), once per run (a quorum is distinct approvers)."""
     reason: str = ""
     override_window: bool = False
     """Let a run blocked by the change window go outside it."""
@@ -62,8 +65,8 @@ class ApproveBody(_Body):
 class RejectBody(_Body):
     """``POST /api/approvals/{run_id}/reject``."""
 
-    approver: Identity
-    """Who rejects."""
+    approver: Identity | None = None
+    """Who rejects: the token's holder (may be left out; with auth off, required)."""
     reason: Reason
     """Why (required: it is what the requester reads)."""
 
@@ -71,7 +74,8 @@ class RejectBody(_Body):
 class StopBody(_Body):
     """``POST /api/emergency-stop``."""
 
-    by: Identity
+    by: Identity | None = None
+    """Who stops: the token's holder (may be left out; with auth off, required)."""
     reason: str = ""
 
 
@@ -219,9 +223,14 @@ async def show(engine: EngineDep, run_id: RunId) -> RunVerdicts:
     response_model=RunReply,
     responses=_RUN_ERRORS,
     summary="Approve a pending run",
-    openapi_extra=openapi_body(ApproveBody, description="Who approves, and why."),
+    openapi_extra={
+        **openapi_body(ApproveBody, description="Who approves, and why."),
+        **needs(Role.APPROVER),
+    },
 )
-async def approve(engine: EngineDep, run_id: RunId, body: JsonBody) -> RunReply:
+async def approve(
+    engine: EngineDep, principal: PrincipalDep, run_id: RunId, body: JsonBody
+) -> RunReply:
     """Record an approval; the run is ``queued`` once no approval is missing.
 
     Refused (409) when the approver requested the run (four eyes), already gave a verdict, the
@@ -229,12 +238,13 @@ async def approve(engine: EngineDep, run_id: RunId, body: JsonBody) -> RunReply:
     ``override_window``.
     """
     request = parse_body(ApproveBody, body)
+    approver = acting_as(principal, request.approver, "approver")
     run = await call_engine(partial(engine.store.get_run, run_id), lookup=True)
     done = await call_engine(
         partial(
             engine.store.approve_run,
             run.id,
-            approver=request.approver,
+            approver=approver,
             reason=request.reason,
             override_window=request.override_window,
         )
@@ -247,14 +257,20 @@ async def approve(engine: EngineDep, run_id: RunId, body: JsonBody) -> RunReply:
     response_model=RunReply,
     responses=_RUN_ERRORS,
     summary="Reject a pending run",
-    openapi_extra=openapi_body(RejectBody, description="Who rejects, and why (required)."),
+    openapi_extra={
+        **openapi_body(RejectBody, description="Who rejects, and why (required)."),
+        **needs(Role.APPROVER),
+    },
 )
-async def reject(engine: EngineDep, run_id: RunId, body: JsonBody) -> RunReply:
+async def reject(
+    engine: EngineDep, principal: PrincipalDep, run_id: RunId, body: JsonBody
+) -> RunReply:
     """The run ends ``rejected``; who and why are recorded with it and in the audit log."""
     request = parse_body(RejectBody, body)
+    approver = acting_as(principal, request.approver, "approver")
     run = await call_engine(partial(engine.store.get_run, run_id), lookup=True)
     done = await call_engine(
-        partial(engine.store.reject_run, run.id, by=request.approver, reason=request.reason)
+        partial(engine.store.reject_run, run.id, by=approver, reason=request.reason)
     )
     return run_reply(done)
 
@@ -280,15 +296,16 @@ async def stop_state(engine: EngineDep) -> StopReply:
     summary="Halt every run and refuse new ones",
     openapi_extra=openapi_body(StopBody, description="Who stops everything, and why."),
 )
-async def stop(engine: EngineDep, body: JsonBody) -> StopSet:
+async def stop(engine: EngineDep, principal: PrincipalDep, body: JsonBody) -> StopSet:
     """Queued runs are aborted now; running runs cancel their step, run recovery and end
     ``aborted`` within a second; new runs are refused until the stop is lifted.
     """
     request = parse_body(StopBody, body)
+    who = acting_as(principal, request.by, "by")
     reason = request.reason.strip() or "no reason given"
 
     def halt() -> tuple[list[str], dict[str, Any] | None]:
-        aborted = engine.store.set_emergency_stop(by=request.by, reason=reason)
+        aborted = engine.store.set_emergency_stop(by=who, reason=reason)
         return aborted, engine.store.emergency_stop()
 
     aborted, value = await call_engine(halt)
@@ -305,25 +322,25 @@ async def stop(engine: EngineDep, body: JsonBody) -> StopSet:
             **openapi_body(LiftBody)["requestBody"],
             "required": False,
             "description": "Who lifts it, and why; or give them as query parameters.",
-        }
+        },
+        **needs(Role.ADMIN),
     },
 )
 async def lift(
     engine: EngineDep,
+    principal: PrincipalDep,
     request: Request,
     by: Annotated[str | None, Query(max_length=200, description="Who lifts it.")] = None,
     reason: Annotated[str, Query(description="Why (recorded).")] = "",
 ) -> StopLifted:
-    """Lift the stop; ``lifted`` is false when none was in force. ``by`` is required."""
+    """Lift the stop (admin role); ``lifted`` is false when none was in force. ``by`` is the
+    token's holder (required with auth off)."""
     raw = await request.body()
     sent = parse_body(LiftBody, parse_json(raw)) if raw.strip() else LiftBody()
     if sent.by is not None and by is not None and sent.by != by.strip():
         msg = f"body.by {sent.by!r} and query by {by!r} disagree"
         raise ApiError(422, msg, hint="say who you are once, in the body or in the query")
-    who = sent.by or (by or "").strip()
-    if not who:
-        msg = "by: who lifts the emergency stop is required"
-        raise ApiError(422, msg, hint='send {"by": "<your name>"} or ?by=<your name>')
+    who = acting_as(principal, sent.by or (by or "").strip() or None, "by")
     why = sent.reason or reason
     lifted = await call_engine(partial(engine.store.clear_emergency_stop, by=who, reason=why))
     return StopLifted(lifted=lifted)

@@ -14,6 +14,7 @@ import anyio
 from fastapi import APIRouter, Header, Path, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from grace.api._auth import PrincipalDep, acting_as
 from grace.api._deps import EngineDep, JsonBody
 from grace.api._errors import ApiError
 from grace.api.schemas import ErrorReply, openapi_body
@@ -151,8 +152,8 @@ class ExecuteBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    requested_by: Identity
-    """Who asks (there is no authentication yet: the client says who it is)."""
+    requested_by: Identity | None = None
+    """Who asks: the token's holder (may be left out; with auth off, required)."""
     vars: dict[str, Any] = Field(default_factory=dict)
     """Values visible to the playbook's templates as ``vars.<name>``."""
 
@@ -179,6 +180,7 @@ _ERRORS: dict[int | str, dict[str, object]] = {
 )
 async def execute(
     engine: EngineDep,
+    principal: PrincipalDep,
     name: Annotated[str, Path(max_length=200)],
     body: JsonBody,
     response: Response,
@@ -193,6 +195,7 @@ async def execute(
     says why. The same ``Idempotency-Key`` answers 200 with the run it created the first time.
     """
     request = parse_body(ExecuteBody, body)
+    requester = acting_as(principal, request.requested_by, "requested_by")
     key = idempotency_key
 
     def create() -> tuple[Run, bool]:
@@ -205,7 +208,7 @@ async def execute(
             name,
             vars=request.vars,
             trigger="api",
-            requested_by=request.requested_by,
+            requested_by=requester,
             idempotency_key=key,
         )
         return run, True

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from grace.api._auth import PrincipalDep, acting_as
 from grace.api._deps import EngineDep, JsonBody
 from grace.api._errors import ApiError, parse_json
 from grace.api.routes.agent_runs import Limit, Offset
@@ -43,8 +44,8 @@ class SilenceBody(BaseModel):
     """When it starts (with a UTC offset); now when absent."""
     ends_at: datetime | None = None
     """When it ends (with a UTC offset). Not with ``duration``."""
-    author: Identity
-    """Who silences (recorded in the audit log)."""
+    author: Identity | None = None
+    """Who silences: the token's holder (may be left out; with auth off, required)."""
     comment: str
     """Why (required)."""
 
@@ -54,7 +55,7 @@ class ExpireBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    by: Identity
+    by: Identity | None = None
 
 
 class SilenceReply(BaseModel):
@@ -144,7 +145,7 @@ async def list_silences(
     summary="Silence matching diagnoses for a while",
     openapi_extra=openapi_body(SilenceBody, description="Matchers, how long, who and why."),
 )
-async def add(engine: EngineDep, body: JsonBody) -> SilenceReply:
+async def add(engine: EngineDep, principal: PrincipalDep, body: JsonBody) -> SilenceReply:
     """Create a silence from ``starts_at`` (default now) for ``duration`` (default 1h), or
     until ``ends_at``. Matchers, times, author and comment are checked (422 says what is
     wrong)."""
@@ -152,6 +153,7 @@ async def add(engine: EngineDep, body: JsonBody) -> SilenceReply:
     from grace.governance import new_silence
 
     request = parse_body(SilenceBody, body)
+    author = acting_as(principal, request.author, "author")
     if request.duration is not None and request.ends_at is not None:
         msg = "body: give duration or ends_at, not both"
         raise ApiError(422, msg, hint='e.g. {"duration": "2h"} or {"ends_at": "…+00:00"}')
@@ -168,7 +170,7 @@ async def add(engine: EngineDep, body: JsonBody) -> SilenceReply:
             matchers=request.matchers,
             starts_at=starts,
             ends_at=ends,
-            author=request.author,
+            author=author,
             comment=request.comment,
             created_at=now,
         )
@@ -200,6 +202,7 @@ async def add(engine: EngineDep, body: JsonBody) -> SilenceReply:
 )
 async def expire(
     engine: EngineDep,
+    principal: PrincipalDep,
     request: Request,
     silence_id: Annotated[str, Path(min_length=1, max_length=64)],
     by: Annotated[str | None, Query(max_length=200, description="Who ends it.")] = None,
@@ -207,13 +210,10 @@ async def expire(
     """End a silence now (``ends_at`` becomes now); the reply is the silence, ``expired``."""
     raw = await request.body()
     sent = parse_body(ExpireBody, parse_json(raw)).by if raw.strip() else None
-    who = sent or (by or "").strip()
     if sent is not None and by is not None and sent != by.strip():
         msg = f"body.by {sent!r} and query by {by!r} disagree"
         raise ApiError(422, msg, hint="say who you are once, in the body or in the query")
-    if not who:
-        msg = "by: who ends the silence is required"
-        raise ApiError(422, msg, hint='send {"by": "<your name>"} or ?by=<your name>')
+    who = acting_as(principal, sent or (by or "").strip() or None, "by")
 
     def end() -> dict[str, Any] | None:
         if not engine.store.expire_silence(silence_id, by=who):

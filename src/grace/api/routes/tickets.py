@@ -14,6 +14,7 @@ import anyio
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict
 
+from grace.api._auth import PrincipalDep, acting_as
 from grace.api._deps import EngineDep, JsonBody
 from grace.api._errors import ApiError
 from grace.api.routes.agent_runs import ALL_ROWS, Limit, Offset
@@ -113,8 +114,8 @@ class CloseBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    by: Identity
-    """Who closes it."""
+    by: Identity | None = None
+    """Who closes it: the token's holder (may be left out; with auth off, required)."""
     reason: str = ""
     """What was done (recorded)."""
 
@@ -134,14 +135,16 @@ class CloseBody(BaseModel):
 )
 async def close_ticket(
     engine: EngineDep,
+    principal: PrincipalDep,
     ticket_id: Annotated[str, Path(max_length=64)],
     body: JsonBody,
 ) -> TicketReply:
     """The ticket is ``closed``; ``ticket.closed`` in the audit log says who and why."""
     request = parse_body(CloseBody, body)
+    who = acting_as(principal, request.by, "by")
     try:
         closed = await anyio.to_thread.run_sync(
-            partial(engine.store.close_ticket, ticket_id, by=request.by, reason=request.reason)
+            partial(engine.store.close_ticket, ticket_id, by=who, reason=request.reason)
         )
     except RunError as exc:
         status = 404 if str(exc).startswith("no ticket") else 409
