@@ -34,27 +34,6 @@ NAV = (
 """The navigation bar: (path, label), in display order."""
 
 
-def _ago(then: datetime | str | None, now: datetime) -> str:
-    """``12 s ago``, ``4 min ago``, ``3.0 h ago``, ``2.1 d ago`` (``—`` for nothing)."""
-    if then is None or then == "":
-        return "—"
-    when = datetime.fromisoformat(then) if isinstance(then, str) else then
-    seconds = (now - when).total_seconds()
-    if seconds < 0:
-        return "in " + _span(-seconds)
-    return _span(seconds) + " ago"
-
-
-def _span(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} d"
-
-
 def _stamp(value: datetime | str | None) -> str:
     """``2026-01-01 12:00:03 UTC`` (``—`` for nothing)."""
     if value is None or value == "":
@@ -86,7 +65,6 @@ def _environment() -> Environment:
     env.filters["ms"] = _ms
     env.filters["stamp"] = _stamp
     env.filters["iso"] = _iso
-    env.globals["ago"] = _ago
     env.globals["nav"] = NAV
     return env
 

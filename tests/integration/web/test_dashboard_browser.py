@@ -92,10 +92,12 @@ async def test_an_approver_logs_in_approves_and_watches_the_run_succeed_live(
                 # Not logged in: the approvals page sends the browser to the login form.
                 await page.goto(f"{base}/approvals")
                 assert "/login?next=%2Fapprovals" in page.url
+                await page.screenshot(path=str(tmp_path / "login.png"))
                 await page.get_by_label("API token").fill(approver)
                 await page.get_by_role("button", name="Log in").click()
                 await page.wait_for_url(f"{base}/approvals")
                 await expect(page.get_by_role("heading", name="Approvals", level=1)).to_be_visible()
+                await page.screenshot(path=str(tmp_path / "approvals.png"), full_page=True)
 
                 # From the approvals list to the run page.
                 await page.get_by_role("link", name="rotate_keys").click()
@@ -120,6 +122,10 @@ async def test_an_approver_logs_in_approves_and_watches_the_run_succeed_live(
                     "data-run-status", "succeeded", timeout=20_000
                 )
                 assert await page.evaluate("window.graceTestMark") == "same page load"
+                announcer = page.locator("[data-announcer]")
+                await expect(announcer).to_have_attribute("aria-live", "polite")
+                await expect(announcer).to_have_text(f"Run {run_id} is succeeded")
+                await expect(page.locator("time").first).to_contain_text("ago")
                 await expect(page.locator("svg rect.bar")).to_have_count(3)
                 shot = tmp_path / "run-succeeded.png"
                 await page.screenshot(path=str(shot), full_page=True)
@@ -161,5 +167,6 @@ async def test_an_approver_logs_in_approves_and_watches_the_run_succeed_live(
         ]
 
     ARTIFACTS.mkdir(exist_ok=True)
-    for name in ("run-pending.png", "run-succeeded.png", "overview-phone.png"):
+    shots = ("login", "approvals", "run-pending", "run-succeeded", "overview-phone")
+    for name in (f"{shot}.png" for shot in shots):
         shutil.copy(tmp_path / name, ARTIFACTS / f"dashboard-{name}")

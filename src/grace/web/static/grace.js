@@ -1,27 +1,63 @@
-// Grace dashboard: refresh each live region by polling its fragment (hand-written, no library).
+// Grace dashboard: keep each live region fresh by polling its fragment (hand-written, no library).
 //
-// A live region is <div class="live" data-live="/ui/..." data-every="ms">. Every few seconds
-// its fragment is fetched and swapped in when it changed. The swap waits while the keyboard
-// focus is inside the region (someone is typing a reason), polling pauses while the tab is
-// hidden, and a region whose content says data-final="true" (a finished run) stops polling.
+// A live region is <div class="live" data-live="/ui/..." data-every="ms">. Every few seconds its
+// fragment is fetched and swapped in when it changed; a region whose content says
+// data-final="true" (a finished run) stops polling. The swap waits while the keyboard focus is
+// inside the region (someone is typing a reason), and polling pauses while the tab is hidden.
+//
+// Screen readers hear one short sentence per real change (each fragment's data-announce, read
+// out through the page's aria-live announcer), not the whole region again.
+//
+// Times arrive as absolute UTC <time datetime="..."> (so a fragment only changes when its data
+// does); this script shows them relative ("3 min ago"), the absolute time staying in the title.
 "use strict";
 
 (function () {
   var note = document.querySelector("[data-live-note]");
   var updated = document.querySelector("[data-updated]");
+  var announcer = document.querySelector("[data-announcer]");
 
   function say(text) {
     if (note && note.textContent !== text) note.textContent = text;
   }
 
-  function isFinal(region) {
-    var first = region.firstElementChild;
+  function span(seconds) {
+    if (seconds < 120) return Math.round(seconds) + " s";
+    if (seconds < 7200) return Math.round(seconds / 60) + " min";
+    if (seconds < 172800) return (seconds / 3600).toFixed(1) + " h";
+    return (seconds / 86400).toFixed(1) + " d";
+  }
+
+  function relative(root) {
+    root.querySelectorAll("time[datetime]").forEach(function (el) {
+      var at = Date.parse(el.getAttribute("datetime"));
+      if (isNaN(at)) return;
+      var seconds = (Date.now() - at) / 1000;
+      el.textContent = seconds < 0 ? "in " + span(-seconds) : span(seconds) + " ago";
+    });
+  }
+
+  function announcement(root) {
+    var found = root.querySelector("[data-announce]");
+    return found ? found.getAttribute("data-announce") : "";
+  }
+
+  function isFinal(root) {
+    var first = root.firstElementChild;
     return !!(first && first.getAttribute("data-final") === "true");
+  }
+
+  function serialise(html) {
+    var holder = document.createElement("template");
+    holder.innerHTML = html;
+    return holder;
   }
 
   function start(region) {
     var url = region.getAttribute("data-live");
     var every = parseInt(region.getAttribute("data-every") || "5000", 10);
+    // What the server last sent, as the browser serialises it (before times were made relative).
+    var baseline = region.innerHTML;
     var timer = null;
 
     function schedule(delay) {
@@ -29,12 +65,19 @@
       timer = setTimeout(tick, delay);
     }
 
+    function swap(fresh) {
+      var before = announcement(region);
+      region.setAttribute("aria-busy", "true");
+      region.replaceChildren(fresh.content);
+      relative(region);
+      region.removeAttribute("aria-busy");
+      var after = announcement(region);
+      if (announcer && after && after !== before) announcer.textContent = after;
+    }
+
     function tick() {
-      if (document.hidden) return schedule(every);
+      if (document.hidden) return;
       if (isFinal(region)) return;
-      if (region.contains(document.activeElement) && document.activeElement !== region) {
-        return schedule(every);
-      }
       fetch(url, { credentials: "same-origin", headers: { Accept: "*/*" }, cache: "no-store" })
         .then(function (response) {
           if (response.status === 401) {
@@ -51,14 +94,11 @@
           if (html === null) return schedule(every * 2);
           say("");
           if (updated) updated.textContent = "Updated " + new Date().toLocaleTimeString();
-          // Compare as the browser serialises both, so an unchanged region is left alone
-          // (screen readers hear only real changes).
-          var fresh = document.createElement("template");
-          fresh.innerHTML = html;
-          if (fresh.innerHTML !== region.innerHTML && !region.contains(document.activeElement)) {
-            region.setAttribute("aria-busy", "true");
-            region.replaceChildren(fresh.content);
-            region.removeAttribute("aria-busy");
+          var fresh = serialise(html);
+          if (fresh.innerHTML !== baseline) {
+            if (region.contains(document.activeElement)) return schedule(every);
+            baseline = fresh.innerHTML;
+            swap(fresh);
           }
           schedule(every);
         })
@@ -74,5 +114,7 @@
     schedule(every);
   }
 
-  document.querySelectorAll(".live[data-live]").forEach(start);
+  document.querySelectorAll(".live[data-live]").forEach(start); // baselines first
+  relative(document);
+  setInterval(function () { relative(document); }, 15000);
 })();
