@@ -6,7 +6,7 @@ Only :class:`grace.store.Store` methods and the engine's loaded playbooks: no SQ
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from grace.api.routes.playbooks import stats_of
@@ -22,10 +22,8 @@ if TYPE_CHECKING:
 
 __all__ = (
     "ALL_ROWS",
-    "STALE_AFTER",
     "Bar",
     "RunView",
-    "Scheduler",
     "audit_entries",
     "event_rows",
     "overview",
@@ -36,31 +34,14 @@ __all__ = (
 )
 
 ALL_ROWS = 2**31 - 1
-STALE_AFTER = timedelta(seconds=60)
-"""A queued run waiting longer than this makes the runner ``degraded`` or ``stalled``."""
 CHART_WIDTH = 1000.0
 """The timeline's SVG ``viewBox`` width (it scales to the page)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Scheduler:
-    """Is the runner making progress (the overview's "metrics health")."""
-
-    state: str
-    reasons: list[str]
-    queued: int
-    running: int
-
-
-def overview(engine: Engine, *, verify: bool) -> tuple[StatusReport, Scheduler]:
-    """The ``grace status`` report and the runner's health."""
-    from grace.api.routes.learning import scheduler_state
-
+def overview(engine: Engine, *, verify: bool) -> StatusReport:
+    """The ``grace status`` report (``verify``: walk the audit chain too)."""
     now = engine.clock.now()
-    report = build_status(engine.store, engine.settings, now=now, verify_audit=verify)
-    progress = engine.store.runner_progress(now=now, stale_after=STALE_AFTER)
-    state, reasons = scheduler_state(progress, report.emergency_stop, STALE_AFTER)
-    return report, Scheduler(state, reasons, progress.queued, progress.running)
+    return build_status(engine.store, engine.settings, now=now, verify_audit=verify)
 
 
 def pending(engine: Engine) -> list[Run]:
