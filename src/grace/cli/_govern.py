@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from grace.cli._app import JsonOpt, _console, _state, app
+from grace.cli._app import JsonOpt, _console, _state, app, playbooks_app
 from grace.cli._state import emit_json
 
 __all__ = ("circuit_app", "silence_app")
@@ -247,3 +247,47 @@ def circuit_reset(
         _done(f"no open circuit for {incident}", {"reset": False}, json_out)
         raise typer.Exit(1)
     _done(f"circuit of {incident} closed", {"reset": True}, json_out)
+
+
+# -- playbook switches ----------------------------------------------------------------------
+
+
+@playbooks_app.command("disable")
+def playbooks_disable(
+    ctx: typer.Context,
+    name: str,
+    reason: Annotated[str, typer.Option("--reason", help="Why (required, recorded).")],
+    who: AsOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Turn a playbook off on every node: it starts nothing (manual runs neither) until enabled."""
+    from grace.errors import ConfigError
+
+    if not reason.strip():
+        raise ConfigError("--reason must not be blank", hint="say why, for whoever turns it on")
+    with _state(ctx).engine() as engine:
+        engine.playbook(name)  # an unknown name is an error with a did-you-mean hint
+        changed = engine.store.disable_playbook(name, by=_who(who), reason=reason.strip())
+        state = engine.store.disabled_playbook(name) or {}
+    text = (
+        f"playbook {name} disabled: it starts nothing until 'grace playbooks enable {name}'"
+        if changed
+        else f"playbook {name} was already disabled by {state.get('by')}: {state.get('reason')}"
+    )
+    _done(text, {"playbook": name, "disabled": True, "changed": changed, **state}, json_out)
+
+
+@playbooks_app.command("enable")
+def playbooks_enable(
+    ctx: typer.Context,
+    name: str,
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded).")] = "",
+    who: AsOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Turn a disabled playbook on again."""
+    with _state(ctx).engine() as engine:
+        engine.playbook(name)
+        changed = engine.store.enable_playbook(name, by=_who(who), reason=reason)
+    text = f"playbook {name} enabled" if changed else f"playbook {name} was not disabled"
+    _done(text, {"playbook": name, "disabled": False, "changed": changed}, json_out)

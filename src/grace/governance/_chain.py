@@ -13,6 +13,7 @@ from grace.governance._incident import (
     emergency_stop,
     inhibition,
     open_incident,
+    playbook_disabled,
     repeat_window,
     silenced,
     stale_signal,
@@ -36,6 +37,7 @@ def build_guards(
     calendar = calendar or ChangeCalendar(config.change_windows)
     return [
         emergency_stop(view),
+        playbook_disabled(view),
         recovery_signal,
         stale_signal(config),
         make_episode_guard(view.episode_status),

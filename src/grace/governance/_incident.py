@@ -28,6 +28,7 @@ __all__ = (
     "incident_key",
     "inhibition",
     "open_incident",
+    "playbook_disabled",
     "repeat_window",
     "silenced",
     "stale_signal",
@@ -41,6 +42,8 @@ class GovernanceView(Protocol):
     """The reads the guards need (:class:`grace.store.Store` provides them)."""
 
     def emergency_stop(self) -> dict[str, Any] | None: ...
+
+    def disabled_playbook(self, name: str) -> dict[str, Any] | None: ...
 
     def episode_status(self, key: str) -> str | None: ...
 
@@ -92,6 +95,24 @@ def emergency_stop(view: GovernanceView) -> Guard:
         )
 
     return emergency_stop
+
+
+def playbook_disabled(view: GovernanceView) -> Guard:
+    """A playbook an operator turned off starts nothing (manual runs neither) until enabled."""
+
+    def playbook_disabled(inp: GuardInput) -> Verdict | None:
+        off = view.disabled_playbook(inp.playbook.name)
+        if off is None:
+            return None
+        why = off.get("reason") or "no reason given"
+        return Verdict(
+            DecisionKind.BLOCKED,
+            f"disabled: playbook {inp.playbook.name!r} was turned off by {off.get('by', '?')} "
+            f"at {off.get('at', '?')}: {why}",
+            hint=f"turn it on with 'grace playbooks enable {inp.playbook.name}'",
+        )
+
+    return playbook_disabled
 
 
 def stale_signal(config: GovernanceConfig) -> Guard:

@@ -34,6 +34,7 @@ from grace.store._convert import run_from_row, run_values, step_from_row, ticket
 from grace.store._database import create_db_engine, migrate
 from grace.store._governance import EMERGENCY_STOP, GovernanceRecords
 from grace.store._ingest import IngestRecords
+from grace.store._switches import PlaybookSwitches
 from grace.store._tables import audit_log as _audit
 from grace.store._tables import controls as _controls
 from grace.store._tables import runs as _runs
@@ -65,7 +66,7 @@ class _Tx:
         self.entries.extend(_audit_sql.append_entries(self.conn, list(drafts), self.now))
 
 
-class Store(IngestRecords, GovernanceRecords, TokenRecords):
+class Store(IngestRecords, GovernanceRecords, TokenRecords, PlaybookSwitches):
     """Durable state behind one SQLAlchemy engine."""
 
     def __init__(

@@ -52,6 +52,7 @@ class TestStatus:
                 "tags": [],
                 "file": str(folder / "purge.yaml"),
                 "bundled": False,
+                "disabled": None,
             },
             {
                 "name": "restart_worker",
@@ -69,6 +70,7 @@ class TestStatus:
                 "tags": [],
                 "file": str(folder / "restart.yaml"),
                 "bundled": False,
+                "disabled": None,
             },
         ]
         [rejected] = body["rejected"]
@@ -199,3 +201,48 @@ class TestMetrics:
         assert (only["name"], only["loaded"], only["total_runs"]) == ("purge_queue", False, 1)
         page2 = (await api_client.get("/api/playbooks/metrics", params={"offset": 1})).json()
         assert [p["name"] for p in page2["items"]] == ["restart_worker"]
+
+
+class TestSwitch:
+    async def test_disable_blocks_runs_until_enable(
+        self, api_client: httpx.AsyncClient, api_engine: Engine
+    ) -> None:
+        """Disabled: the status says by whom and why, a run request is refused (409) naming
+        it; enabled again: the request goes through."""
+        url = "/api/playbooks/restart_worker"
+        off = await api_client.post(f"{url}/disable", json={"by": "ops", "reason": "flapping"})
+        assert off.status_code == 200, off.text
+        body = off.json()
+        assert (body["disabled"], body["changed"], body["state"]["by"]) == (True, True, "ops")
+        again = await api_client.post(f"{url}/disable", json={"by": "bob", "reason": "x"})
+        assert again.json()["changed"] is False
+        assert again.json()["state"]["reason"] == "flapping"
+        listed = (await api_client.get("/api/playbooks/status")).json()["items"]
+        state = {p["name"]: p["disabled"] for p in listed}
+        assert state["purge_queue"] is None
+        assert state["restart_worker"]["reason"] == "flapping"
+        refused = await api_client.post(f"{url}/execute", json={"requested_by": "alice"})
+        assert refused.status_code == 409
+        assert "turned off by ops" in refused.json()["error"]
+        on = await api_client.post(f"{url}/enable", json={"by": "ops", "reason": "fixed"})
+        assert on.json() == {
+            "name": "restart_worker",
+            "disabled": False,
+            "changed": True,
+            "state": None,
+        }
+        ran = await api_client.post(f"{url}/execute", json={"requested_by": "alice"})
+        assert ran.status_code == 201, ran.text
+
+    async def test_disabling_needs_a_reason_and_a_known_name(
+        self, api_client: httpx.AsyncClient
+    ) -> None:
+        blank = await api_client.post(
+            "/api/playbooks/restart_worker/disable", json={"by": "ops", "reason": " "}
+        )
+        assert blank.status_code == 422
+        assert blank.json()["error"] == "body.reason: required to disable a playbook"
+        unknown = await api_client.post(
+            "/api/playbooks/nope/disable", json={"by": "ops", "reason": "x"}
+        )
+        assert unknown.status_code == 404

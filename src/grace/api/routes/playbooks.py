@@ -8,15 +8,18 @@ engine's loaded library (no reload). The statistics read the runs the store hold
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
-from grace.api._deps import EngineDep
+from grace.api._auth import PrincipalDep, acting_as
+from grace.api._deps import EngineDep, JsonBody
+from grace.api._errors import ApiError
 from grace.api.routes.agent_runs import ALL_ROWS, Limit, Offset
-from grace.api.routes.runs import RunReply, call_engine, run_reply
-from grace.api.schemas import ErrorReply
+from grace.api.routes.runs import Identity, RunReply, call_engine, parse_body, run_reply
+from grace.api.schemas import ErrorReply, openapi_body
 from grace.errors import PlaybookError
 from grace.playbooks import Playbook
 from grace.runs import Run, RunStatus
@@ -68,6 +71,37 @@ class PlaybookInfo(BaseModel):
     tags: list[str]
     file: str
     bundled: bool
+    disabled: SwitchState | None = None
+    """Set while an operator has turned the playbook off (it starts nothing)."""
+
+
+class SwitchState(BaseModel):
+    """Who turned a playbook off, when and why."""
+
+    by: str
+    reason: str
+    at: datetime
+
+
+class SwitchBody(BaseModel):
+    """``POST /api/playbooks/{name}/disable`` and ``…/enable``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    reason: str = ""
+    """Why (required to disable: it is what the next operator reads)."""
+    by: Identity | None = None
+    """Who: the token's holder (may be left out; with auth off, required)."""
+
+
+class SwitchReply(BaseModel):
+    """The playbook's switch after the request."""
+
+    name: str
+    disabled: bool
+    changed: bool
+    """False: it already was in that state (a second disable keeps the first reason)."""
+    state: SwitchState | None = None
 
 
 class ProblemReply(BaseModel):
@@ -131,9 +165,10 @@ _ERRORS: dict[int | str, dict[str, object]] = {
 }
 
 
-def _info(pb: Playbook) -> PlaybookInfo:
+def _info(pb: Playbook, off: dict[str, Any] | None = None) -> PlaybookInfo:
     meta = pb.spec.metadata
     return PlaybookInfo(
+        disabled=None if off is None else SwitchState.model_validate(off),
         name=pb.name,
         version=pb.version,
         description=meta.description,
@@ -210,11 +245,12 @@ async def status(
         if (risk_level is None or pb.spec.metadata.risk_level == risk_level)
         and (auto_trigger is None or pb.spec.metadata.auto_trigger == auto_trigger)
     ]
+    off = await call_engine(engine.store.disabled_playbooks)
     return PlaybookStatusReply(
         total=len(found),
         limit=limit,
         offset=offset,
-        items=[_info(pb) for pb in found[offset : offset + limit]],
+        items=[_info(pb, off.get(pb.name)) for pb in found[offset : offset + limit]],
         rejected=_rejected(engine.playbook_errors),
     )
 
@@ -269,3 +305,71 @@ async def stats(
         return engine.store.list_runs(playbook=name, limit=ALL_ROWS)
 
     return stats_of(name, await call_engine(read), loaded=True)
+
+
+_SWITCH_ERRORS: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorReply, "description": "The body is not JSON."},
+    404: {"model": ErrorReply, "description": "No playbook has this name."},
+    422: {"model": ErrorReply, "description": "The body is invalid (disabling needs a reason)."},
+    503: {"model": ErrorReply, "description": "The server has no engine, or no database."},
+}
+
+
+@router.post(
+    "/{name}/disable",
+    response_model=SwitchReply,
+    responses=_SWITCH_ERRORS,
+    summary="Turn a playbook off",
+    openapi_extra=openapi_body(SwitchBody, description="Why (required), and who."),
+)
+async def disable(
+    engine: EngineDep,
+    principal: PrincipalDep,
+    name: Annotated[str, Path(max_length=200)],
+    body: JsonBody,
+) -> SwitchReply:
+    """The playbook starts nothing, automatic or manual, on every node until it is enabled;
+    the governor's ``disabled`` guard says who turned it off and why."""
+    request = parse_body(SwitchBody, body)
+    who = acting_as(principal, request.by, "by")
+    reason = request.reason.strip()
+    if not reason:
+        raise ApiError(422, "body.reason: required to disable a playbook", hint="say why")
+
+    def switch() -> tuple[bool, dict[str, Any] | None]:
+        engine.playbook(name)
+        changed = engine.store.disable_playbook(name, by=who, reason=reason)
+        return changed, engine.store.disabled_playbook(name)
+
+    changed, state = await call_engine(switch)
+    return SwitchReply(
+        name=name,
+        disabled=True,
+        changed=changed,
+        state=None if state is None else SwitchState.model_validate(state),
+    )
+
+
+@router.post(
+    "/{name}/enable",
+    response_model=SwitchReply,
+    responses=_SWITCH_ERRORS,
+    summary="Turn a disabled playbook on again",
+    openapi_extra=openapi_body(SwitchBody, description="Why, and who."),
+)
+async def enable(
+    engine: EngineDep,
+    principal: PrincipalDep,
+    name: Annotated[str, Path(max_length=200)],
+    body: JsonBody,
+) -> SwitchReply:
+    """The playbook acts again as its triggers and the governor say."""
+    request = parse_body(SwitchBody, body)
+    who = acting_as(principal, request.by, "by")
+
+    def switch() -> bool:
+        engine.playbook(name)
+        return engine.store.enable_playbook(name, by=who, reason=request.reason.strip())
+
+    changed = await call_engine(switch)
+    return SwitchReply(name=name, disabled=False, changed=changed)
