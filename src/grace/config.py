@@ -76,6 +76,8 @@ class Settings(BaseModel):
     """Free-form values for playbooks, visible to templates as ``config.<key>``."""
     sources: list[dict[str, Any]] = Field(default_factory=list)
     """What ``grace serve`` watches: each item has a ``type`` (log, http, tcp, heartbeat…)."""
+    services: list[dict[str, Any]] = Field(default_factory=list)
+    """What ``grace serve`` supervises: argv, health checks, restart policy (docs/supervisor.md)."""
     listen: str = "127.0.0.1:8000"
     """Where ``grace serve`` listens for events, webhooks, SDK reports and heartbeats."""
     drain_s: float = Field(default=30.0, ge=0, le=3600)
