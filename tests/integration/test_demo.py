@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -27,5 +28,7 @@ def test_demo_heals_the_service(tmp_path: Path) -> None:
     assert "broke the demo service" in done.stdout
     assert "succeeded" in done.stdout
     assert "healed: /health answers 200" in done.stdout
+    dashboard = r"dashboard: http://127\.0\.0\.1:\d+/ .*?admin token\s+grace_\S{40,}"
+    assert re.search(dashboard, done.stdout, re.DOTALL), done.stdout
     assert (tmp_path / ".grace" / "grace.db").exists()
     assert (tmp_path / "logs" / "immutable_audit.jsonl").exists()

@@ -11,6 +11,7 @@ Ctrl-C stops it. ``--once`` stops after the first heal (what the test suite runs
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -92,15 +93,30 @@ async def _watch(daemon: Daemon, console: Console, url: str, state_file: Path, o
         await anyio.sleep(0.2)
 
 
+def _demo_token(daemon: Daemon) -> str:
+    """A fresh admin token named ``demo`` for the dashboard (the previous demo's is revoked)."""
+    from grace.errors import ConfigError
+    from grace.tokens import Role
+
+    store = daemon.engine.store
+    with contextlib.suppress(ConfigError):  # no earlier demo token
+        store.revoke_token("demo", by="grace demo")
+    _, secret = store.create_token(name="demo", role=Role.ADMIN, by="grace demo")
+    return secret
+
+
 async def _main(once: bool, base: Settings, url: str, state_file: Path) -> int:
     console = Console(highlight=False)
     settings = _demo_settings(base, url, state_file)
     daemon = Daemon.create(settings)
+    token = _demo_token(daemon)
     console.rule("Grace demo")
     console.print(
         f"demo service on {url} (healthy) · grace serve in execute mode on {settings.listen}\n"
         f"data in {settings.data_dir}/ (SQLite) · logs in {settings.log_dir}/ · "
         f"the demo breaks the service in 3 s, then every {BREAK_EVERY_S:g} s · Ctrl-C to stop\n"
+        f"dashboard: http://{settings.listen}/ · log in with the demo's admin token "
+        f"[bold]{token}[/bold] (revoked by the next demo)\n"
     )
     try:
         async with anyio.create_task_group() as tg:
