@@ -1,5 +1,7 @@
 """The live web dashboard: server-rendered pages over the store, refreshed by polling.
 
+Forms: approve and reject a waiting run (``decide``), turn a playbook off and on (``switches``).
+
 Pages (docs/dashboard.md): ``/`` overview, ``/approvals``, ``/runs/{run_id}``, ``/playbooks``,
 ``/events``, ``/tickets``, ``/audit``; each live region polls its fragment under ``/ui/``.
 Templates are Jinja2 (autoescaped) in ``templates/``; the CSS and JavaScript in ``static/``
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import APIRouter
 
-from grace.web import decide, pages
+from grace.web import decide, pages, switches
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -31,6 +33,7 @@ router = APIRouter(include_in_schema=False)
 """Every page, fragment and form route of the dashboard."""
 router.include_router(pages.router)
 router.include_router(decide.router)
+router.include_router(switches.router)
 
 
 def static_files() -> StaticFiles:

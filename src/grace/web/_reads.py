@@ -51,8 +51,10 @@ def pending(engine: Engine) -> list[Run]:
 
 
 def playbook_rows(engine: Engine) -> tuple[list[dict[str, Any]], list[tuple[str, list[Any]]]]:
-    """Every loaded playbook with its run statistics, and the files that failed to load."""
+    """Every loaded playbook with its run statistics and switch (who disabled it, when, why),
+    and the files that failed to load."""
     every = engine.store.list_runs(limit=ALL_ROWS)
+    off = engine.store.disabled_playbooks()
     by_name: dict[str, list[Run]] = {name: [] for name in engine.playbooks}
     for run in every:
         by_name.setdefault(run.playbook, []).append(run)
@@ -65,6 +67,7 @@ def playbook_rows(engine: Engine) -> tuple[list[dict[str, Any]], list[tuple[str,
                 "playbook": pb,
                 "meta": None if pb is None else pb.spec.metadata,
                 "stats": stats_of(name, by_name[name], loaded=pb is not None),
+                "disabled": off.get(name),
             }
         )
     rejected: dict[str, list[Any]] = {}

@@ -98,6 +98,7 @@ async def _shared(request: Request, now: datetime) -> dict[str, Any]:
         "request_path": request.url.path,
         "principal": principal,
         "can_decide": principal.via == "open" or principal.role >= Role.APPROVER,
+        "can_switch": principal.via == "open" or principal.role >= Role.OPERATOR,
         "csrf": await csrf_token(request),
         "now": now,
     }

@@ -22,7 +22,7 @@ from grace.web._render import engine_of, render, render_fragment
 if TYPE_CHECKING:
     from grace.engine import Engine
 
-__all__ = ("router", "run_page")
+__all__ = ("playbooks_view", "router", "run_page")
 
 router = APIRouter(include_in_schema=False)
 
@@ -174,10 +174,23 @@ async def _playbooks(engine: Engine) -> dict[str, Any]:
     return {"rows": rows, "rejected": rejected}
 
 
+async def playbooks_view(
+    request: Request, *, error: str | None = None, status: int = 200
+) -> HTMLResponse:
+    """The playbooks page, optionally with an error (a refused switch)."""
+    engine = engine_of(request)
+    if engine is None:
+        return await _no_engine(request)
+    context = await _playbooks(engine)
+    now = engine.clock.now()
+    return await render(request, "playbooks.html", now=now, status=status, error=error, **context)
+
+
 @router.get("/playbooks", response_class=HTMLResponse)
 async def playbooks_page(request: Request) -> HTMLResponse:
-    """Loaded playbooks with their run statistics, and the files that failed to load."""
-    return await _page(request, "playbooks.html", _playbooks)
+    """Loaded playbooks with their run statistics and switches, and the files that failed to
+    load."""
+    return await playbooks_view(request)
 
 
 @router.get("/ui/playbooks", response_class=HTMLResponse)

@@ -143,6 +143,11 @@ async def test_an_approver_logs_in_approves_and_watches_the_run_succeed_live(
                 await small.screenshot(path=str(tmp_path / "overview-phone.png"), full_page=True)
                 await phone.close()
 
+                await page.goto(f"{base}/playbooks")
+                await expect(page.get_by_role("cell", name="100%")).to_be_visible()
+                await page.get_by_text("Turn off", exact=False).first.click()  # opens the form
+                await page.screenshot(path=str(tmp_path / "playbooks.png"), full_page=True)
+
                 # Forged posts carrying the session cookie are refused.
                 forged = await context.request.post(
                     f"{base}/runs/{run_id}/reject", form={"reason": "forged"}
@@ -167,6 +172,6 @@ async def test_an_approver_logs_in_approves_and_watches_the_run_succeed_live(
         ]
 
     ARTIFACTS.mkdir(exist_ok=True)
-    shots = ("login", "approvals", "run-pending", "run-succeeded", "overview-phone")
+    shots = ("login", "approvals", "run-pending", "run-succeeded", "overview-phone", "playbooks")
     for name in (f"{shot}.png" for shot in shots):
         shutil.copy(tmp_path / name, ARTIFACTS / f"dashboard-{name}")

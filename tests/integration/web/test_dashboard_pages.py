@@ -226,6 +226,50 @@ async def test_a_refused_verdict_is_shown_on_the_run_page(
     assert web_engine.store.get_run(run.id).status is RunStatus.AWAITING_APPROVAL
 
 
+async def test_an_operator_turns_a_playbook_off_and_on(
+    browser_client: httpx.AsyncClient, web_engine: Engine
+) -> None:
+    """The playbooks page's switch: a reason is required to turn a playbook off; who and why
+    are recorded under the token's name and shown; a viewer, or a post without the CSRF
+    token, changes nothing."""
+    viewer_secret = new_token(web_engine, Role.VIEWER, "val")
+    await log_in(browser_client, new_token(web_engine, Role.OPERATOR, "olga"))
+    page = await browser_client.get("/playbooks")
+    assert 'action="/playbooks/rotate_keys/disable"' in page.text
+    csrf = form_csrf(page.text)
+    url = "/playbooks/rotate_keys/disable"
+    assert (await browser_client.post(url, data={"reason": "x"})).status_code == 403
+    no_reason = await browser_client.post(url, data={"csrf_token": csrf})
+    assert no_reason.status_code == 422
+    assert "needs a reason" in no_reason.text
+    unknown = await browser_client.post(
+        "/playbooks/no_such/disable", data={"csrf_token": csrf, "reason": "x"}
+    )
+    assert unknown.status_code == 404
+    assert "no_such" in unknown.text
+    assert web_engine.store.disabled_playbooks() == {}
+
+    off = await browser_client.post(url, data={"csrf_token": csrf, "reason": "key rotation freeze"})
+    assert off.status_code == 303
+    assert off.headers["location"] == "/playbooks#pb-rotate_keys"
+    state = web_engine.store.disabled_playbook("rotate_keys")
+    assert state is not None
+    assert (state["by"], state["reason"]) == ("olga", "key rotation freeze")
+    shown = (await browser_client.get("/playbooks")).text
+    assert "key rotation freeze" in shown
+    assert 'action="/playbooks/rotate_keys/enable"' in shown
+
+    browser_client.cookies.clear()
+    await log_in(browser_client, viewer_secret)
+    as_viewer = await browser_client.get("/playbooks")
+    assert "/playbooks/rotate_keys/enable" not in as_viewer.text
+    refused = await browser_client.post(
+        "/playbooks/rotate_keys/enable", data={"csrf_token": form_csrf(as_viewer.text)}
+    )
+    assert refused.status_code == 403
+    assert web_engine.store.disabled_playbook("rotate_keys") is not None
+
+
 async def test_user_data_is_escaped(approver: httpx.AsyncClient, web_engine: Engine) -> None:
     """A script tag in a playbook's description, an event's message and a rejection reason
     comes out as text on every page."""
