@@ -116,5 +116,5 @@ def harness(tmp_path: Path, database_url: str) -> Iterator[Harness]:
 
 
 def http_service(name: str, port: int, **extra: Any) -> dict[str, Any]:
-    """A service entry for the fixture HTTP service on ``port``."""
-    return {"name": name, "argv": [sys.executable, HTTP_SERVICE, str(port)], **extra}
+    """A service entry for the fixture HTTP service on ``port`` (``-S``: no site, fast start)."""
+    return {"name": name, "argv": [sys.executable, "-S", HTTP_SERVICE, str(port)], **extra}

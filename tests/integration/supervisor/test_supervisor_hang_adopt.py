@@ -40,7 +40,9 @@ async def test_sigstop_is_detected_and_restarted_within_the_bound(harness: Harne
     async def emit(event: Event, key: str | None) -> None:
         events.append(event)
 
-    sup = harness.supervisor([_checked(port)])
+    # reset_after_s 0: the run is stable at once, so its hang restarts without backoff (as a
+    # service up for longer than reset_after_s would).
+    sup = harness.supervisor([_checked(port, reset_after_s=0)])
     sup.recorder.emit = emit
     async with anyio.create_task_group() as tg:
         await tg.start(sup.run)
