@@ -7,14 +7,21 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.lowlevel
 
 from grace.events import Event
 
-__all__ = ("FakeClock", "SequentialIds", "make_event")
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from grace.engine import Engine
+    from grace.matching import Matcher
+    from grace.pipeline import Decider
+
+__all__ = ("FakeClock", "SequentialIds", "decider_for", "make_event")
 
 
 class FakeClock:
@@ -68,3 +75,39 @@ def make_event(message: str = "", **fields: Any) -> Event:
     }
     values.update(fields)
     return Event(**values)
+
+
+def decider_for(
+    engine: Engine,
+    *,
+    mode: str = "execute",
+    matcher: Matcher | None = None,
+    notifier: Callable[..., Any] | None = None,
+) -> Decider:
+    """The decider ``grace serve`` builds over ``engine`` (its store, governor, clock, ids,
+    config and change calendar), to decide events in a test without running the daemon.
+
+    Args:
+        mode: ``execute`` or ``observe``, whatever the settings say.
+        matcher: the compiled triggers; default: compiled from ``engine.playbooks`` now.
+        notifier: called when a circuit escalates (the daemon's is the escalation webhook).
+    """
+    from grace.daemon import build_matcher
+    from grace.governance import context_flags
+    from grace.pipeline import Decider
+
+    compiled = matcher if matcher is not None else build_matcher(engine.playbooks, None)
+    settings = engine.settings
+    return Decider(
+        store=engine.store,
+        governor=engine.governor,
+        playbooks=lambda: engine.playbooks,
+        matcher=lambda: compiled,
+        mode=lambda: mode,
+        clock=engine.clock,
+        ids=engine.ids,
+        config=settings.config,
+        governance=settings.governance,
+        flags=lambda now: context_flags(engine.calendar, now),
+        notifier=notifier,
+    )

@@ -11,11 +11,9 @@ import pytest
 
 from grace.cli import main
 from grace.config import Settings
-from grace.daemon import build_matcher
 from grace.engine import Engine
 from grace.governance import DecisionKind
-from grace.pipeline import Decider
-from grace.testing import FakeClock, make_event
+from grace.testing import FakeClock, decider_for, make_event
 
 PLAYBOOKS = {
     "fix_alpha": "metadata: {risk_level: low, autonomy_tier: 2}\npattern: alpha",
@@ -65,17 +63,7 @@ def test_every_decision_kind_is_audited_with_its_reason(
     )
     with Engine(settings, clock=clock) as engine:
         assert engine.playbook_errors == []
-        decider = Decider(
-            store=engine.store,
-            governor=engine.governor,
-            playbooks=lambda: engine.playbooks,
-            matcher=lambda: build_matcher(engine.playbooks, None),
-            mode=lambda: "execute",
-            clock=clock,
-            ids=engine.ids,
-            config={},
-            governance=settings.governance,
-        )
+        decider = decider_for(engine)
 
         def decide(text: str, n: int) -> DecisionKind:
             [outcome] = decider.decide(

@@ -13,12 +13,10 @@ import anyio
 import pytest
 
 from grace.config import Settings
-from grace.daemon import build_matcher
 from grace.engine import Engine, RunRefused
 from grace.governance import DecisionKind
-from grace.pipeline import Decider
 from grace.runs import RunStatus, StepPhase, StepStatus
-from grace.testing import make_event
+from grace.testing import decider_for, make_event
 
 pytestmark = pytest.mark.anyio
 
@@ -123,17 +121,7 @@ async def test_emergency_stop_aborts_the_running_run_through_recovery(
         assert not (work / "verified").exists()
 
         # New events are refused, with the reason.
-        decider = Decider(
-            store=engine.store,
-            governor=engine.governor,
-            playbooks=lambda: engine.playbooks,
-            matcher=lambda: build_matcher(engine.playbooks, None),
-            mode=lambda: "execute",
-            clock=engine.clock,
-            ids=engine.ids,
-            config={},
-            governance=settings.governance,
-        )
+        decider = decider_for(engine)
         event = make_event("index users is corrupt", id="evt_after", time=datetime.now(UTC))
         engine.store._stop_cache = None  # the stop came from another process just now
         [outcome] = decider.decide(event)

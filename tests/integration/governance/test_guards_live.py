@@ -22,15 +22,15 @@ import anyio
 import pytest
 
 from grace.config import Settings
-from grace.daemon import _webhook_notifier, build_matcher
+from grace.daemon import _webhook_notifier
 from grace.engine import Engine, RunRefused
 from grace.errors import RunError
 from grace.events import Event
-from grace.governance import DecisionKind, context_flags, new_silence
+from grace.governance import DecisionKind, new_silence
 from grace.pipeline import Decider, Pipeline
 from grace.pipeline._decide import Notifier, Outcome
 from grace.runs import Run, RunStatus
-from grace.testing import FakeClock, SequentialIds, make_event
+from grace.testing import FakeClock, SequentialIds, decider_for, make_event
 
 T0 = datetime.fromisoformat("2026-01-01T12:00:00+00:00")
 
@@ -139,18 +139,9 @@ def make_world(
         engine = Engine(settings, clock=clock, ids=SequentialIds())
         engines.append(engine)
         assert sorted(engine.playbooks) == sorted(playbooks), engine.playbook_errors
-        matcher = build_matcher(engine.playbooks, None)
-        decider = Decider(
-            store=engine.store,
-            governor=engine.governor,
-            playbooks=lambda: engine.playbooks,
-            matcher=lambda: matcher,
-            mode=lambda: settings.mode,
-            clock=engine.clock,
-            ids=engine.ids,
-            config=settings.config,
-            governance=settings.governance,
-            flags=lambda now: context_flags(engine.calendar, now),
+        decider = decider_for(
+            engine,
+            mode=settings.mode,
             notifier=_webhook_notifier(settings) if isinstance(notifier, str) else notifier,
         )
         return World(engine, clock, decider)

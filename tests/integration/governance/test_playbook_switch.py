@@ -11,12 +11,10 @@ import pytest
 
 from grace.cli import main
 from grace.config import Settings
-from grace.daemon import build_matcher
 from grace.engine import Engine, RunRefused
 from grace.governance import DecisionKind
-from grace.pipeline import Decider
 from grace.runs import RunStatus
-from grace.testing import FakeClock, make_event
+from grace.testing import FakeClock, decider_for, make_event
 
 RESTART = """
 name: restart_worker
@@ -50,17 +48,7 @@ def settings(
 def test_a_disabled_playbook_starts_nothing_until_enabled(settings: Settings) -> None:
     clock = FakeClock(datetime(2026, 5, 6, 10, 0, tzinfo=UTC))
     with Engine(settings, clock=clock) as engine:
-        decider = Decider(
-            store=engine.store,
-            governor=engine.governor,
-            playbooks=lambda: engine.playbooks,
-            matcher=lambda: build_matcher(engine.playbooks, None),
-            mode=lambda: "execute",
-            clock=clock,
-            ids=engine.ids,
-            config={},
-            governance=settings.governance,
-        )
+        decider = decider_for(engine)
         assert engine.store.disable_playbook("restart_worker", by="ops", reason="flapping")
         assert not engine.store.disable_playbook("restart_worker", by="other", reason="again")
         [outcome] = decider.decide(make_event("worker stuck", id="evt_1", time=clock.now()))
