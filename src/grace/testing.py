@@ -18,10 +18,12 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from grace.engine import Engine
+    from grace.ingest import Submitted
     from grace.matching import Matcher
     from grace.pipeline import Decider
+    from grace.store import Store
 
-__all__ = ("FakeClock", "SequentialIds", "decider_for", "make_event")
+__all__ = ("FakeClock", "SequentialIds", "StoreIngest", "decider_for", "make_event")
 
 
 class FakeClock:
@@ -111,3 +113,31 @@ def decider_for(
         flags=lambda now: context_flags(engine.calendar, now),
         notifier=notifier,
     )
+
+
+class StoreIngest:
+    """:class:`grace.ingest.Ingest` straight onto the store's rows, without the pipeline: for
+    testing the HTTP API (``create_app(StoreIngest(store), engine=engine)``) where ingestion
+    itself is not under test. Events are recorded, never matched or decided."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def submit(self, event: Event, *, event_key: str | None = None) -> Submitted:
+        from functools import partial
+
+        from grace.ingest import Submitted
+
+        fresh = await anyio.to_thread.run_sync(
+            partial(self.store.insert_event, event, event_key=event_key)
+        )
+        return Submitted(fresh, event.id, "" if fresh else "duplicate")
+
+    async def open_episode(self, key: str, *, service: str = "") -> bool:
+        return await anyio.to_thread.run_sync(lambda: self.store.open_episode(key, service=service))
+
+    async def resolve_episode(self, key: str) -> bool:
+        return await anyio.to_thread.run_sync(self.store.resolve_episode, key)
+
+    async def heartbeat(self, name: str, *, detail: dict[str, object] | None = None) -> None:
+        await anyio.to_thread.run_sync(lambda: self.store.beat(name, detail=dict(detail or {})))

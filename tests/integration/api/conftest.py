@@ -5,22 +5,18 @@ sequential ids, its app through ``httpx.ASGITransport``, and a way to record fin
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-import anyio
 import httpx
 import pytest
 
 from grace.api import create_app
 from grace.config import Settings
 from grace.engine import Engine
-from grace.events import Event
-from grace.ingest import Submitted
 from grace.runs import Run, RunStatus, StepPhase, StepStatus
 from grace.store import Store
-from grace.testing import FakeClock, SequentialIds
+from grace.testing import FakeClock, SequentialIds, StoreIngest
 
 RESTART = """
 name: restart_worker
@@ -54,30 +50,6 @@ steps:
 """
 
 RecordRun = Callable[..., Run]
-
-
-class StoreIngest:
-    """:class:`grace.ingest.Ingest` straight onto the store (ingestion is not under test)."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    async def submit(self, event: Event, *, event_key: str | None = None) -> Submitted:
-        fresh = await anyio.to_thread.run_sync(
-            partial(self.store.insert_event, event, event_key=event_key)
-        )
-        return Submitted(fresh, event.id, "" if fresh else "duplicate")
-
-    async def open_episode(self, key: str, *, service: str = "") -> bool:
-        return await anyio.to_thread.run_sync(
-            partial(self.store.open_episode, key, service=service)
-        )
-
-    async def resolve_episode(self, key: str) -> bool:
-        return await anyio.to_thread.run_sync(self.store.resolve_episode, key)
-
-    async def heartbeat(self, name: str, *, detail: dict[str, object] | None = None) -> None:
-        await anyio.to_thread.run_sync(partial(self.store.beat, name, detail=dict(detail or {})))
 
 
 def api_client_for(engine: Engine | None, store: Store) -> httpx.AsyncClient:

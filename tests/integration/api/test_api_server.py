@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import AsyncIterator, Iterator
-from functools import partial
 from pathlib import Path
 
 import anyio
@@ -18,38 +17,13 @@ import pytest
 import uvicorn
 
 from grace.api import create_app
-from grace.events import Event
-from grace.ingest import Submitted
 from grace.sources.builtin.webhook import WebhookMapping
 from grace.store import Store, open_store
+from grace.testing import StoreIngest
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "alertmanager"
 
 pytestmark = pytest.mark.anyio
-
-
-class StoreIngest:
-    """:class:`grace.ingest.Ingest` straight onto the store's ingestion rows."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    async def submit(self, event: Event, *, event_key: str | None = None) -> Submitted:
-        fresh = await anyio.to_thread.run_sync(
-            partial(self.store.insert_event, event, event_key=event_key)
-        )
-        return Submitted(fresh, event.id, "" if fresh else "duplicate")
-
-    async def open_episode(self, key: str, *, service: str = "") -> bool:
-        return await anyio.to_thread.run_sync(
-            partial(self.store.open_episode, key, service=service)
-        )
-
-    async def resolve_episode(self, key: str) -> bool:
-        return await anyio.to_thread.run_sync(self.store.resolve_episode, key)
-
-    async def heartbeat(self, name: str, *, detail: dict[str, object] | None = None) -> None:
-        await anyio.to_thread.run_sync(partial(self.store.beat, name, detail=dict(detail or {})))
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +20,9 @@ import uvicorn
 from grace.api import create_app
 from grace.config import Settings
 from grace.engine import Engine
-from grace.events import Event
-from grace.ingest import Submitted
 from grace.runs import RunStatus
 from grace.store import Store
-from grace.testing import FakeClock
+from grace.testing import FakeClock, StoreIngest
 
 pytestmark = pytest.mark.anyio
 
@@ -64,30 +61,6 @@ steps:
 """
 
 NO_WINDOWS: dict[str, Any] = {"change_windows": {"enabled": False}}
-
-
-class StoreIngest:
-    """:class:`grace.ingest.Ingest` straight onto the store (ingestion is not under test)."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    async def submit(self, event: Event, *, event_key: str | None = None) -> Submitted:
-        fresh = await anyio.to_thread.run_sync(
-            partial(self.store.insert_event, event, event_key=event_key)
-        )
-        return Submitted(fresh, event.id, "" if fresh else "duplicate")
-
-    async def open_episode(self, key: str, *, service: str = "") -> bool:
-        return await anyio.to_thread.run_sync(
-            partial(self.store.open_episode, key, service=service)
-        )
-
-    async def resolve_episode(self, key: str) -> bool:
-        return await anyio.to_thread.run_sync(self.store.resolve_episode, key)
-
-    async def heartbeat(self, name: str, *, detail: dict[str, object] | None = None) -> None:
-        await anyio.to_thread.run_sync(partial(self.store.beat, name, detail=dict(detail or {})))
 
 
 @pytest.fixture
