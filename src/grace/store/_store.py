@@ -31,9 +31,13 @@ from grace.runs import (
 )
 from grace.store import _audit_sql
 from grace.store._convert import run_from_row, run_values, step_from_row, ticket_from_row
+from grace.store._cycles import CycleReads
 from grace.store._database import create_db_engine, migrate
+from grace.store._external_runs import EXTERNAL_TRIGGER, ExternalRuns
 from grace.store._governance import EMERGENCY_STOP, GovernanceRecords
 from grace.store._ingest import IngestRecords
+from grace.store._learning import LearningReads
+from grace.store._progress import ProgressReads
 from grace.store._switches import PlaybookSwitches
 from grace.store._tables import audit_log as _audit
 from grace.store._tables import controls as _controls
@@ -66,7 +70,16 @@ class _Tx:
         self.entries.extend(_audit_sql.append_entries(self.conn, list(drafts), self.now))
 
 
-class Store(IngestRecords, GovernanceRecords, TokenRecords, PlaybookSwitches):
+class Store(
+    IngestRecords,
+    GovernanceRecords,
+    TokenRecords,
+    ExternalRuns,
+    LearningReads,
+    ProgressReads,
+    CycleReads,
+    PlaybookSwitches,
+):
     """Durable state behind one SQLAlchemy engine."""
 
     def __init__(
@@ -273,6 +286,9 @@ class Store(IngestRecords, GovernanceRecords, TokenRecords, PlaybookSwitches):
                 status is RunStatus.RUNNING and lease_live and not force
             ):
                 msg = f"run {run_id} is {status.value}; it cannot be claimed"
+                raise RunError(msg)
+            if row.trigger == EXTERNAL_TRIGGER:  # an agent's own run: never executed here
+                msg = f"run {run_id} was recorded by an external agent; Grace does not execute it"
                 raise RunError(msg)
             self._refuse_if_stopped(tx.conn, run_id)
             if row.service and not row.dry_run:
@@ -554,10 +570,16 @@ class Store(IngestRecords, GovernanceRecords, TokenRecords, PlaybookSwitches):
         return step_from_row(fresh)
 
     def running_runs(self) -> list[Run]:
-        """Runs recorded ``running`` (after a crash, some have no live worker)."""
+        """Runs recorded ``running`` (after a crash, some have no live worker).
+
+        Runs recorded by external agents are left out: no worker of Grace's ever holds them.
+        """
         with self._read() as conn:
             rows = conn.execute(
-                select(_runs).where(_runs.c.status == RunStatus.RUNNING.value)
+                select(_runs).where(
+                    _runs.c.status == RunStatus.RUNNING.value,
+                    _runs.c.trigger != EXTERNAL_TRIGGER,
+                )
             ).all()
         return [run_from_row(r) for r in rows]
 
