@@ -7,6 +7,10 @@ the emergency stop and the audit chain's tail). The collector is registered on a
 :class:`prometheus_client.CollectorRegistry` per app (:func:`build_registry`), never on the
 global one, so several apps in one process (tests) do not clash.
 
+The audit append latency is measured where appends happen (:class:`grace.audit.AuditLog`
+observes every commit that appended entries, ``time.perf_counter`` around it) and read here
+from its in-memory histogram, like the pipeline counters.
+
 The SQL here is read-only and uses the store's Core tables directly: it is the store's
 ``metrics`` read, kept beside its only reader until the store grows a method for it.
 Names, labels and units: docs/metrics.md.
@@ -36,6 +40,8 @@ from grace.types import Clock, SystemClock
 
 if TYPE_CHECKING:
     from sqlalchemy import ColumnElement, Connection, Engine
+
+    from grace.audit._log import LatencySnapshot
 
 __all__ = (
     "APPROVAL_STATUSES",
@@ -70,6 +76,8 @@ METRIC_NAMES: frozenset[str] = frozenset(
         "grace_runs_finished_total",
         "grace_event_queue_depth",
         "grace_event_queue_full_waits_total",
+        # audit log (this process, since it started)
+        "grace_audit_append_seconds",
         # store (every node sees the same numbers)
         "grace_store_up",
         "grace_runs",
@@ -100,6 +108,9 @@ class MetricSources:
     """The store's SQLAlchemy engine; None: no store metrics (``grace_store_up`` is absent)."""
     clock: Clock = field(default_factory=SystemClock)
     """Now, for ages and open circuits."""
+    audit_latency: Callable[[], LatencySnapshot] | None = None
+    """The audit log's append latency (``AuditLog.append_latency.snapshot``); None: not
+    exported."""
 
 
 def build_registry(sources: MetricSources) -> CollectorRegistry:
@@ -119,6 +130,8 @@ class GraceCollector(Collector):
         """The metric families, in a stable order."""
         if self.sources.counters is not None:
             yield from _pipeline_metrics(self.sources.counters())
+        if self.sources.audit_latency is not None:
+            yield _audit_latency(self.sources.audit_latency())
         if self.sources.engine is not None:
             now = self.sources.clock.now()
             now = now.replace(tzinfo=UTC) if now.tzinfo is None else now
@@ -157,6 +170,22 @@ def _pipeline_metrics(snap: Mapping[str, Any]) -> Iterator[Metric]:
         "Times a source waited because the event queue was full (back-pressure, not loss).",
         value=float(snap.get("queue_full_waits", 0)),
     )
+
+
+# -- audit log --------------------------------------------------------------------------------
+
+
+def _audit_latency(snap: LatencySnapshot) -> Metric:
+    family = HistogramMetricFamily(
+        "grace_audit_append_seconds",
+        "Seconds from an audit append to the end of its commit (this process).",
+    )
+    running, buckets = 0, []
+    for bound, count in zip((*map(_le, snap.bounds), "+Inf"), snap.counts, strict=True):
+        running += count
+        buckets.append((bound, float(running)))
+    family.add_metric([], buckets, sum_value=snap.sum_s)
+    return family
 
 
 # -- store ------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -49,8 +50,9 @@ from grace.types import Clock, IdFactory, RandomIds, SystemClock
 
 __all__ = ("AuditListener", "Store", "open_store")
 
-AuditListener = Callable[[list[AuditEntry]], None]
-"""Called after a transaction that appended audit entries commits (mirror, checkpoints)."""
+AuditListener = Callable[[list[AuditEntry], float], None]
+"""Called after a transaction that appended audit entries commits (mirror, checkpoints), with
+the seconds from its first append to the end of its commit (the append latency metric)."""
 
 
 def jsonable(value: Any) -> Any:
@@ -65,8 +67,12 @@ class _Tx:
         self.conn = conn
         self.now = now
         self.entries: list[AuditEntry] = []
+        self.audit_began = 0.0
+        """``time.perf_counter()`` at the first append (waits for the chain head included)."""
 
     def audit(self, *drafts: AuditDraft) -> None:
+        if not self.entries:
+            self.audit_began = time.perf_counter()
         self.entries.extend(_audit_sql.append_entries(self.conn, list(drafts), self.now))
 
 
@@ -110,8 +116,9 @@ class Store(
             msg = f"database error: {exc.orig}"
             raise StoreError(msg) from exc
         if tx.entries:
+            append_s = time.perf_counter() - tx.audit_began
             for listener in self._listeners:
-                listener(tx.entries)
+                listener(tx.entries, append_s)
 
     def close(self) -> None:
         """Release every pooled connection."""

@@ -42,7 +42,10 @@ def sources_from_state(state: ApiState) -> MetricSources:
     if state.engine is None:
         return MetricSources(counters=provider)
     return MetricSources(
-        counters=provider, engine=state.engine.store.engine, clock=state.engine.clock
+        counters=provider,
+        engine=state.engine.store.engine,
+        clock=state.engine.clock,
+        audit_latency=state.engine.audit.append_latency.snapshot,
     )
 
 
