@@ -128,7 +128,7 @@ _HEADERS = {
     "X-Frame-Options": "DENY",
     # Only Grace's own files: no inline script, no third-party origin.
     "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "default-src 'self'; script-src 'self'; style-src 'self'; "
         "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
 }

@@ -88,6 +88,16 @@ async def test_an_approver_logs_in_approves_and_watches_the_run_succeed_live(
                 page.set_default_timeout(15_000)
                 errors: list[str] = []
                 page.on("pageerror", lambda exc: errors.append(str(exc)))
+                # Console errors include Content-Security-Policy violations. (The login page,
+                # which is not the dashboard's, lets the browser ask for /favicon.ico: 401.)
+                page.on(
+                    "console",
+                    lambda msg: (
+                        errors.append(msg.text)
+                        if msg.type == "error" and "favicon.ico" not in msg.location.get("url", "")
+                        else None
+                    ),
+                )
 
                 # Not logged in: the approvals page sends the browser to the login form.
                 await page.goto(f"{base}/approvals")
