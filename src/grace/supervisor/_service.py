@@ -410,6 +410,8 @@ class ServiceRunner:
         if command.action == "start":
             if self.handle is None:
                 await self._start_loop(by=command.by, manual=True)
+            else:
+                self._save()  # already running: the answer the CLI waits for
             return
         if self.handle is not None:
             handle = self.handle

@@ -114,15 +114,17 @@ class Supervisor:
             task_status.started()
             await self._control_loop(tasks)
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                await asyncio.gather(task, return_exceptions=True)
-            await asyncio.shield(self.recorder.flush())
-            writer.cancel()
-            await asyncio.gather(writer, return_exceptions=True)
-            for runner in self.runners.values():
-                await runner.prober.aclose()
+            # Shielded: what the runners queued (their last exits and stops) is written even
+            # when the supervisor is being cancelled.
+            with anyio.CancelScope(shield=True):
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await self.recorder.flush()
+                writer.cancel()
+                await asyncio.gather(writer, return_exceptions=True)
+                for runner in self.runners.values():
+                    await runner.prober.aclose()
 
     async def _control_loop(self, tasks: list[asyncio.Task[None]]) -> None:
         from grace.store._services import ServiceControls

@@ -9,8 +9,8 @@ from typing import Any
 
 import anyio
 import pytest
+from supervisor_helpers import Harness, eventually, free_port, http_get, http_service
 
-from conftest import Harness, eventually, free_port, http_get, http_service
 from grace.events import Event
 from grace.supervisor import Command
 

@@ -10,8 +10,14 @@ from datetime import datetime
 
 import anyio
 import pytest
-
-from conftest import CRASH_AT_START, Harness, eventually, free_port, http_get, http_service
+from supervisor_helpers import (
+    CRASH_AT_START,
+    Harness,
+    eventually,
+    free_port,
+    http_get,
+    http_service,
+)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 
