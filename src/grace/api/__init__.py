@@ -93,10 +93,12 @@ def create_app(
     from grace.api.routes import (
         agent_runs,
         audit,
+        cycles,
         events,
         governance,
         health,
         heartbeats,
+        learning,
         metrics,
         playbooks,
         runs,
@@ -153,10 +155,15 @@ def create_app(
         audit,
         silences,
         startup,
+        learning,
+        cycles,
         metrics,
         session,
     ):
         app.include_router(module.router)
+    from grace import web
+
+    web.install(app)  # the dashboard's pages and /static (docs/dashboard.md)
     return app
 
 

@@ -73,7 +73,8 @@ class TestHeartbeats:
 class TestOpenApi:
     @pytest.mark.anyio
     async def test_docs_and_schema_are_served(self, client: httpx.AsyncClient) -> None:
-        """``/docs`` serves Swagger UI; ``/openapi.json`` lists every ingestion route."""
+        """``/docs`` serves Swagger UI; ``/openapi.json`` lists every API route (the dashboard's
+        pages are not part of it)."""
         docs = await client.get("/docs")
         assert docs.status_code == 200
         assert "swagger" in docs.text.lower()
@@ -106,6 +107,15 @@ class TestOpenApi:
             "/api/audit/verify",
             "/api/silences",
             "/api/silences/{silence_id}",
+            "/api/agent/runs/{run_id}/steps",
+            "/api/agent/runs/{run_id}/complete",
+            "/api/meta/cycles",
+            "/api/playbooks/{name}/disable",
+            "/api/playbooks/{name}/enable",
+            "/api/self_heal/learning",
+            "/api/self_heal/learning/outcomes",
+            "/api/self_heal/scheduler_counters",
+            "/api/self_heal/scheduler_health",
         }
         assert schema["info"]["version"] == __version__
 
