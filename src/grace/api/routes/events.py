@@ -1,22 +1,59 @@
-"""``POST /api/events``: events in, one at a time or in batches, idempotent per key."""
+"""``POST /api/events``: events in, one at a time or in batches, idempotent per key.
+
+The hottest route of the API, so it is served by :class:`IntakeRoute`: the same FastAPI
+route (inside the app, behind every middleware; the same OpenAPI operation) whose handler
+calls the endpoint directly, without FastAPI's per-request dependency solving and without
+re-validating the reply it built itself. On this machine that halves the server's CPU per
+single-event request beyond the HTTP floor (docs/BENCHMARKS.md, "HTTP intake").
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from collections.abc import Callable, Coroutine
+from typing import Any
 
-from grace.api._deps import IngestDep, JsonBody
+from fastapi import APIRouter, Request, Response, status
+from fastapi.routing import APIRoute
+
+from grace.api._deps import ApiState
+from grace.api._errors import parse_json
 from grace.api._submit import parse_events, submit_all
 from grace.api.schemas import ErrorReply, EventsBody, EventsReply, openapi_body
 
-__all__ = ("router",)
-
-router = APIRouter(prefix="/api/events", tags=["events"])
+__all__ = ("IntakeRoute", "router")
 
 _ERRORS: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorReply, "description": "The body is not JSON."},
     413: {"model": ErrorReply, "description": "The body is larger than the limit (1 MiB)."},
     422: {"model": ErrorReply, "description": "An event is invalid; the error names the field."},
 }
+
+
+class IntakeRoute(APIRoute):
+    """An :class:`~fastapi.routing.APIRoute` whose endpoint takes the request and returns a model.
+
+    FastAPI documents the route from its declaration as usual; per request, the handler
+    awaits ``endpoint(request)`` and sends the model as JSON with the route's status code.
+    Errors raised by the endpoint reach the app's exception handlers as for any route.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """The lean handler: no dependency solving, no second validation of the reply."""
+        endpoint = self.endpoint
+        status_code = self.status_code or status.HTTP_200_OK
+
+        async def handler(request: Request) -> Response:
+            reply = await endpoint(request)
+            return Response(
+                reply.model_dump_json().encode(),
+                status_code=status_code,
+                media_type="application/json",
+            )
+
+        return handler
+
+
+router = APIRouter(prefix="/api/events", tags=["events"], route_class=IntakeRoute)
 
 
 @router.post(
@@ -33,9 +70,11 @@ _ERRORS: dict[int | str, dict[str, object]] = {
         ),
     ),
 )
-async def post_events(body: JsonBody, ingest: IngestDep) -> EventsReply:
+async def post_events(request: Request) -> EventsReply:
     """Validate every event, then submit each; a resend with the same ``event_key`` is a duplicate.
 
     Nothing is submitted when any event of a batch is invalid.
     """
-    return await submit_all(ingest, parse_events(body))
+    state = request.app.state.grace
+    assert isinstance(state, ApiState)
+    return await submit_all(state.ingest, parse_events(parse_json(await request.body())))
