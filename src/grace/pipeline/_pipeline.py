@@ -34,14 +34,16 @@ DECIDE_BATCH = 256
 """Most events decided in one thread hop (their suppressions share one transaction)."""
 
 
-class _Slot:
-    """One submitted event waiting for the group commit that records it."""
+class _Batch:
+    """Events recorded together by one group commit, and what became of them."""
 
-    __slots__ = ("done", "error", "fresh")
+    __slots__ = ("done", "error", "fresh", "items")
 
     def __init__(self) -> None:
+        self.items: list[tuple[Event, str | None]] = []
         self.done = anyio.Event()
-        self.fresh = False
+        """Set once the batch's transaction committed (or failed: ``error``)."""
+        self.fresh: list[bool] = []
         self.error: Exception | None = None
 
 
@@ -78,16 +80,20 @@ class Pipeline:
         self.tick_s = tick_s
         """How often pending runs expire, held throttles fire and approved runs are picked up."""
         self._dispatched: set[str] = set()
-        self._intake: list[tuple[Event, str | None, _Slot]] = []
-        self._writing = False
+        self._filling: _Batch | None = None
+        """The batch that submitted events join while the write before it is in flight."""
+        self._last_write: anyio.Event | None = None
+        """Set when the latest batch handed to the store is recorded (writes never overlap)."""
 
     # -- Ingest -----------------------------------------------------------------------------
 
     async def submit(self, event: Event, *, event_key: str | None = None) -> Submitted:
         """Record the event once, then queue it (waiting while the queue is full).
 
-        Group commit: events submitted while a write is in flight are recorded together in
-        the next transaction (many concurrent requests cost a few commits, not one each).
+        The event is committed to the store before this returns (an HTTP 202 is never sent
+        for an event a crash could lose). Group commit: events submitted while a write is in
+        flight are recorded together in the next transaction, so many concurrent requests
+        cost a few commits, not one each.
         """
         if not self.accepting:
             return Submitted(False, event.id, "shutting down")
@@ -106,45 +112,61 @@ class Pipeline:
         return Submitted(True, event.id)
 
     async def _record(self, event: Event, event_key: str | None) -> bool:
-        slot = _Slot()
-        self._intake.append((event, event_key, slot))
-        if not self._writing:
-            self._writing = True
-            try:
-                with anyio.CancelScope(shield=True):  # the writer serves every waiter
-                    await self._write_intake()
-            finally:
-                self._writing = False
-        await slot.done.wait()
-        if slot.error is not None:
-            raise slot.error
-        return slot.fresh
+        """Join the batch being filled (or start one and write it); True when ``event`` is new.
 
-    async def _write_intake(self) -> None:
-        """Record what waits, batch after batch, until nothing does."""
-        while self._intake:
-            batch, self._intake = self._intake, []
+        The first event of a batch makes its task the batch's writer: it waits for the write
+        before (meanwhile later submissions join the batch), closes the batch and writes it.
+        A submitter therefore waits for at most the write in flight and its own, never for a
+        stream of later batches, and two writes of this process never contend for the
+        database's write lock.
+        """
+        batch = self._filling
+        if batch is not None:
+            index = len(batch.items)
+            batch.items.append((event, event_key))
+            await batch.done.wait()
+        else:
+            batch = self._filling = _Batch()
+            index = 0
+            batch.items.append((event, event_key))
+            await self._write_in_turn(batch, close=True)
+        if batch.error is not None:
+            raise batch.error
+        return batch.fresh[index]
+
+    async def _write_in_turn(self, batch: _Batch, *, close: bool) -> None:
+        """Write ``batch`` once the write before it is done; ``close``: stop it filling first."""
+        before, self._last_write = self._last_write, batch.done
+        # Shielded: the writer's own request may be cancelled; the others still need it.
+        with anyio.CancelScope(shield=True):
             try:
-                fresh = await anyio.to_thread.run_sync(
-                    self.store.insert_events, [(e, k) for e, k, _ in batch]
-                )
+                if before is not None:
+                    await before.wait()
+                if close and self._filling is batch:
+                    self._filling = None
+                batch.fresh = await anyio.to_thread.run_sync(self.store.insert_events, batch.items)
             except Exception as exc:  # noqa: BLE001 - handed to every waiter, none hangs
-                for _, _, waiting in batch:
-                    waiting.error = exc
-                    waiting.done.set()
-                continue
-            for (_, _, waiting), new in zip(batch, fresh, strict=True):
-                waiting.fresh = new
-                waiting.done.set()
+                batch.error = exc
+            finally:
+                if self._last_write is batch.done:
+                    self._last_write = None
+                batch.done.set()
 
     async def submit_many(self, batch: Sequence[tuple[Event, str | None]]) -> list[Submitted]:
-        """:meth:`submit` for a burst: the events are recorded in one transaction, then queued."""
+        """:meth:`submit` for a burst: the events are recorded in one transaction, then queued.
+
+        The burst takes its turn with the intake's group commits (one write at a time).
+        """
         if not self.accepting:
             return [Submitted(False, e.id, "shutting down") for e, _ in batch]
-        fresh = await anyio.to_thread.run_sync(self.store.insert_events, list(batch))
+        burst = _Batch()
+        burst.items = list(batch)
+        await self._write_in_turn(burst, close=False)
+        if burst.error is not None:
+            raise burst.error
         results: list[Submitted] = []
         send = self._events[0]
-        for (event, _key), new in zip(batch, fresh, strict=True):
+        for (event, _key), new in zip(batch, burst.fresh, strict=True):
             if not new:
                 self.counters.duplicates[event.source] += 1
                 results.append(Submitted(False, event.id, "duplicate"))
