@@ -6,11 +6,13 @@ a second node) picks up exactly where the last one stopped.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+import functools
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Connection, Table, select, update
+from sqlalchemy import Connection, Dialect, Table, select, update
+from sqlalchemy.exc import DBAPIError
 
 from grace.events import Event
 from grace.store._convert import aware
@@ -58,30 +60,36 @@ class IngestRecords(Reads):
         """:meth:`insert_event` for a batch, in one transaction (one commit for a burst)."""
         now = self.clock.now()
         rows = [
-            {
-                "id": event.id,
-                "source": event.source,
-                "event_key": event_key or event.id,
-                "time": event.time,
-                "received_at": now,
-                "kind": event.kind,
-                "service": event.service,
-                "severity": event.severity,
-                "message": event.message,
-                "attributes": _jsonable(event.attributes),
-                "fingerprint": event.fingerprint(),
-            }
+            (
+                event.id,
+                event.source,
+                event_key or event.id,
+                # In UTC: SQLite keeps the wall time and drops the offset (read back as UTC).
+                event.time.astimezone(UTC) if event.time.tzinfo is not None else event.time,
+                now,
+                event.kind,
+                event.service,
+                event.severity,
+                event.message,
+                _jsonable(event.attributes) if event.attributes else {},
+                event.fingerprint(),
+            )
             for event, event_key in batch
         ]
+        if not rows:
+            return []
         with self.engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                return _insert_rows_sqlite(conn, rows)
             # One statement for the batch (insertmanyvalues); RETURNING names the rows that
             # were new, since rowcount is not reliable for ON CONFLICT with every driver.
             stmt = _insert(conn, _events).on_conflict_do_nothing().returning(_events.c.id)
-            inserted = {r[0] for r in conn.execute(stmt, rows).all()} if rows else set()
+            params = [dict(zip(_EVENT_COLUMNS, row, strict=True)) for row in rows]
+            inserted = {r[0] for r in conn.execute(stmt, params).all()}
         fresh: list[bool] = []
         for row in rows:  # two events of one batch with the same id: only the first is new
-            fresh.append(row["id"] in inserted)
-            inserted.discard(row["id"])
+            fresh.append(row[0] in inserted)
+            inserted.discard(row[0])
         return fresh
 
     def count_events(self) -> int:
@@ -184,6 +192,62 @@ class IngestRecords(Reads):
         with self._read() as conn:
             row = conn.execute(select(_episodes.c.status).where(_episodes.c.key == key)).first()
         return None if row is None else str(row[0])
+
+
+_EVENT_COLUMNS = (
+    "id",
+    "source",
+    "event_key",
+    "time",
+    "received_at",
+    "kind",
+    "service",
+    "severity",
+    "message",
+    "attributes",
+    "fingerprint",
+)
+
+
+@functools.cache
+def _sqlite_insert(dialect: Dialect) -> tuple[str, tuple[Callable[[Any], Any] | None, ...]]:
+    """The events INSERT as SQLite text, and each column's bind processor (its storage form)."""
+    columns = [_events.c[name] for name in _EVENT_COLUMNS]
+    sql = (
+        f"INSERT INTO {_events.name} ({', '.join(_EVENT_COLUMNS)}) "  # noqa: S608 - constant names
+        f"VALUES ({', '.join('?' for _ in columns)}) ON CONFLICT DO NOTHING"
+    )
+    return sql, tuple(c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns)
+
+
+def _insert_rows_sqlite(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> list[bool]:
+    """Insert ``rows`` (in :data:`_EVENT_COLUMNS` order) on SQLite; which ones were new.
+
+    The intake's hot path (every event the API receives): one prepared single-row INSERT per
+    event on the driver's cursor, inside the caller's transaction, with the values converted
+    by the columns' own SQLAlchemy bind processors (rows identical to the generic path).
+    SQLite's change count says exactly whether each row was inserted (0 on a conflict, also
+    with an earlier row of the same batch). About 4x less CPU per event than a Core
+    ``insertmanyvalues`` statement with RETURNING (docs/BENCHMARKS.md, "HTTP intake").
+    """
+    sql, processors = _sqlite_insert(conn.dialect)
+    convert = [(i, p) for i, p in enumerate(processors) if p is not None]
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    fresh: list[bool] = []
+    values: list[Any] = []
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    try:
+        for row in rows:
+            values = list(row)
+            for i, process in convert:
+                values[i] = process(values[i])
+            cursor.execute(sql, values)
+            fresh.append(cursor.rowcount == 1)
+    except dbapi_error as exc:  # raised as SQLAlchemy raises it (IntegrityError, …)
+        raise DBAPIError.instance(sql, values, exc, dbapi_error) from exc
+    finally:
+        cursor.close()
+    return fresh
 
 
 def _jsonable(value: Any) -> Any:
