@@ -140,6 +140,8 @@ class Daemon:
                         await tg.start(self.pipeline.run)
                         tg.start_soon(self._intake, intake)
                         tg.start_soon(self._reload_loop)
+                        if self.settings.services:
+                            tg.start_soon(self._supervise)
 
             outer.start_soon(working)
             if install_signals:
@@ -151,6 +153,14 @@ class Daemon:
                 event_type="daemon.ready",
             )
             task_status.started()
+
+    async def _supervise(self) -> None:
+        """Keep ``services:`` running (docs/supervisor.md). Cancelled with the other work at
+        the end of the drain; the services themselves keep running and are adopted next time."""
+        from grace.supervisor import Supervisor
+
+        emit = self.pipeline.emit
+        await Supervisor.from_settings(self.settings, self.engine.store, emit=emit).run()
 
     async def _intake(self, scope: anyio.CancelScope) -> None:
         with scope:
@@ -166,8 +176,15 @@ class Daemon:
 
         host, _, port = self.settings.listen.rpartition(":")
         app = create_app(self.pipeline, settings=self.settings, engine=self.engine)
+        # httptools (C) parses HTTP/1.1 at about half the CPU per request of h11, uvicorn's
+        # pure-Python fallback (docs/BENCHMARKS.md, "HTTP intake").
         config = uvicorn.Config(
-            app, host=host or "127.0.0.1", port=int(port), log_config=None, lifespan="off"
+            app,
+            host=host or "127.0.0.1",
+            port=int(port),
+            log_config=None,
+            lifespan="off",
+            http="httptools",
         )
         server = uvicorn.Server(config)
         # Signals are the daemon's to handle (drain first); uvicorn must not take them over.
