@@ -24,6 +24,7 @@ BENCHES = {
     "pipeline.py": ["naive re.search per trigger (baseline)", "Grace match + govern + record"],
     "latency.py": ["(a) log line", "(b) POST /api/events", "(c) event → shell exited"],
     "startup.py": ["bare python -c pass (baseline)", "grace serve, bundled playbooks"],
+    "restart.py": ["Grace: crash → new process"],
 }
 
 

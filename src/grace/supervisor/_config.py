@@ -48,7 +48,7 @@ class _Probe(_Model):
     """A probe that has not answered within this counts as a failure."""
     failures: int = Field(default=3, ge=1, le=1000)
     """Consecutive failures that mean "hung": the service is restarted."""
-    start_grace_s: float = Field(default=0.0, ge=0, le=3600)
+    start_grace_s: float = Field(default=5.0, ge=0, le=3600)
     """After a (re)start, failures in this period are not counted. Probing still runs from
     the first moment (no blind window): the first success is seen at once."""
 

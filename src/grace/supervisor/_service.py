@@ -9,7 +9,6 @@ start limit, and hitting it makes the service ``fatal`` (one ticket, no more res
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import random
 import time
@@ -239,9 +238,8 @@ class ServiceRunner:
                 task.cancel()
             if not get.done():
                 get.cancel()
-            for task in helpers:
-                with contextlib.suppress(BaseException):
-                    await task
+            # gather, not a suppressing await: this task's own cancellation must propagate.
+            await asyncio.gather(*helpers, return_exceptions=True)
         command = get.result() if get.done() and not get.cancelled() else None
         if exited.done():
             if command is not None:

@@ -32,6 +32,9 @@ __all__ = ("HEARTBEAT_NAME", "Supervisor")
 HEARTBEAT_NAME = "grace.supervisor"
 """The heartbeat record the supervisor pings; the CLI reads it to know a daemon is listening."""
 
+FLUSH_S = 2.0
+"""On shutdown, how long queued audit entries may take to be written before giving up."""
+
 log = get_logger("supervisor")
 
 
@@ -119,8 +122,13 @@ class Supervisor:
             with anyio.CancelScope(shield=True):
                 for task in tasks:
                     task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-                await self.recorder.flush()
+                if tasks:
+                    await asyncio.wait(tasks, timeout=FLUSH_S)
+                # The pipeline stops with us (same task group): from here on only durable
+                # records; an event already handed to it may never be answered, hence the bound.
+                self.recorder.emit = None
+                with anyio.move_on_after(FLUSH_S):
+                    await self.recorder.flush()
                 writer.cancel()
                 await asyncio.gather(writer, return_exceptions=True)
                 for runner in self.runners.values():
