@@ -140,10 +140,11 @@ async def test_an_approver_logs_in_approves_and_watches_the_run_succeed_live(
                 shot = tmp_path / "run-succeeded.png"
                 await page.screenshot(path=str(shot), full_page=True)
 
-                # The overview on a phone-sized screen, for the record.
+                # The overview on a phone-sized screen in the dark scheme, for the record.
                 phone = await browser.new_context(
                     viewport={"width": 390, "height": 844},
                     storage_state=await context.storage_state(),
+                    color_scheme="dark",
                 )
                 small = await phone.new_page()
                 await small.goto(f"{base}/")
