@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = (
     "ALL_ROWS",
+    "CHART_WIDTH",
     "Bar",
     "RunView",
     "audit_entries",
@@ -31,9 +32,11 @@ __all__ = (
     "playbook_rows",
     "run_view",
     "tickets",
+    "verify_audit",
 )
 
 ALL_ROWS = 2**31 - 1
+"""``limit`` meaning every row (for the reads the store cannot page from the end yet)."""
 CHART_WIDTH = 1000.0
 """The timeline's SVG ``viewBox`` width (it scales to the page)."""
 
@@ -84,8 +87,10 @@ class Bar:
 
     attempt: StepAttempt
     offset_ms: float
+    """When the attempt started, in milliseconds after the run started."""
     x: float
     width: float
+    """At least 3 units, so an instant step still shows."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +100,10 @@ class RunView:
     run: Run
     bars: list[Bar]
     span_ms: float
+    """What the chart's width stands for: the run's duration, or its steps' extent so far."""
     approvals: list[Approval]
     final: bool
+    """The run has ended: its page stops polling."""
     ticks: list[tuple[float, float]] = field(default_factory=list)
     """(x, milliseconds) for the chart's axis labels."""
 
@@ -165,7 +172,11 @@ def tickets(engine: Engine, *, limit: int = 100) -> tuple[list[Ticket], list[Tic
 
 
 def audit_entries(engine: Engine, *, limit: int = 100) -> tuple[list[AuditEntry], int]:
-    """The newest ``limit`` audit entries, newest first, and how many there are."""
+    """The newest ``limit`` audit entries, newest first, and how many there are.
+
+    The store reads the chain from its start only (as ``GET /api/audit`` does), so this reads
+    every entry: the audit page polls it slowly (15 s).
+    """
     every = engine.store.audit_entries(limit=ALL_ROWS)
     latest = every[-limit:]
     latest.reverse()
