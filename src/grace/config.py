@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from grace.boot._config import BootConfig
 from grace.errors import ConfigError
 from grace.governance._config import GovernanceConfig
 
@@ -90,6 +91,8 @@ class Settings(BaseModel):
     """Policy matrix, approvals, change windows, dedupe, limits (docs/governance.md)."""
     api: ApiSettings = Field(default_factory=ApiSettings)
     """Tokens, roles and open paths of the HTTP API and dashboard (docs/api-auth.md)."""
+    boot: BootConfig = Field(default_factory=BootConfig)
+    """``grace boot``: stages, checks, required secrets, the pre-boot snapshot (docs/boot.md)."""
 
     @field_validator("playbook_dirs", mode="before")
     @classmethod

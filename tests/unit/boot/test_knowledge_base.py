@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from grace.knowledge import KnowledgeBaseError, load_knowledge, pattern_stats, write_stats
+from grace.knowledge import (
+    KnowledgeBase,
+    KnowledgeBaseError,
+    load_knowledge,
+    pattern_stats,
+    write_stats,
+)
 
 SAMPLES = {
     "unicode_logging_crash": """\
@@ -69,20 +75,21 @@ SAMPLES = {
 
 
 @pytest.fixture(scope="module")
-def kb():  # type: ignore[no-untyped-def]
+def kb() -> KnowledgeBase:
     return load_knowledge()
 
 
-def test_seven_patterns_shipped(kb) -> None:  # type: ignore[no-untyped-def]
+def test_seven_patterns_shipped(kb: KnowledgeBase) -> None:
     """The bundled file holds the seeds' seven startup failures, each with every field."""
     assert [p.id for p in kb.patterns] == list(SAMPLES)
     for pattern in kb.patterns:
         assert pattern.fix_playbook.startswith("boot_fix_")
-        assert pattern.root_cause and pattern.verification
+        assert pattern.root_cause
+        assert pattern.verification
 
 
 @pytest.mark.parametrize("pattern_id", list(SAMPLES))
-def test_each_sample_matches_only_its_pattern(kb, pattern_id: str) -> None:  # type: ignore[no-untyped-def]
+def test_each_sample_matches_only_its_pattern(kb: KnowledgeBase, pattern_id: str) -> None:
     """A realistic traceback or log of each failure is classified as that failure alone."""
     found = kb.classify(textwrap.dedent(SAMPLES[pattern_id]))
     assert [m.id for m in found] == [pattern_id]
@@ -99,14 +106,14 @@ def test_each_sample_matches_only_its_pattern(kb, pattern_id: str) -> None:  # t
         ("missing_env_secret", {"key": "GITHUB_TOKEN"}),
     ],
 )
-def test_captures(kb, pattern_id: str, captures: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+def test_captures(kb: KnowledgeBase, pattern_id: str, captures: dict[str, str]) -> None:
     """Named groups become captures (the fix playbook's vars); the excerpt is the error line."""
     (match,) = kb.classify(textwrap.dedent(SAMPLES[pattern_id]))
     assert match.captures == captures
     assert match.excerpt
 
 
-def test_other_spellings(kb) -> None:  # type: ignore[no-untyped-def]
+def test_other_spellings(kb: KnowledgeBase) -> None:
     """PostgreSQL's missing column, a 'not set' message and a pydantic-less loader's message."""
     pg = 'psycopg.errors.UndefinedColumn: column "priority" of relation "missions" does not exist'
     assert [m.id for m in kb.classify(pg)] == ["schema_mismatch"]
@@ -157,8 +164,11 @@ def test_unknown_key_and_bad_values_reported_together(tmp_path: Path) -> None:
     with pytest.raises(KnowledgeBaseError) as info:
         load_knowledge(path)
     text = str(info.value)
-    assert f"{path}:7:" in text and "fix_playbok" in text and "fix_playbook" in text
-    assert f"{path}:8:" in text and "tiny" in text
+    assert f"{path}:7:" in text
+    assert "fix_playbok" in text
+    assert "fix_playbook" in text
+    assert f"{path}:8:" in text
+    assert "tiny" in text
     assert "duplicate id 'disk_full'" in text
     assert info.value.exit_code == 2
 
