@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
+import traceback
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,8 +23,9 @@ from grace.boot._report import (
     write_reports,
     write_training_record,
 )
-from grace.boot._snapshot import Snapshot, restore_snapshot, take_snapshot
+from grace.boot._snapshot import Snapshot, SnapshotError, restore_snapshot, take_snapshot
 from grace.boot._stages import STAGES, BootContext, Skip, Warn
+from grace.errors import GraceError
 from grace.logs import get_logger
 
 if TYPE_CHECKING:
@@ -128,19 +130,20 @@ async def run_boot(
             audit.add("boot.stage", **_stage_payload(result))
         report.ok = not gate_closed
         if not report.ok and before is not None:
-            after = _snapshot(settings, config_file, datetime.now(UTC), "after")
-            report.snapshot_after = after.id
-            report.restored = restore_snapshot(before)
+            after = _after_snapshot(settings, config_file, report)
+            report.restored, errors = restore_snapshot(before)
             report.rolled_back = True
+            report.notes += [f"could not restore {error}" for error in errors]
             audit.add(
                 "boot.rolled_back",
                 failed_stage=report.failed_stage,
                 snapshot=before.id,
                 restored=report.restored,
-                state_at_failure=after.id,
+                errors=errors,
+                state_at_failure=after,
             )
         elif before is not None:
-            report.snapshot_after = _snapshot(settings, config_file, datetime.now(UTC), "after").id
+            _after_snapshot(settings, config_file, report)
         report.finished_at = datetime.now(UTC).isoformat()
         audit.add(
             "boot.finished",
@@ -176,6 +179,17 @@ def _snapshot(settings: Settings, config_file: Path | None, now: datetime, label
         now=now,
         label=label,
     )
+
+
+def _after_snapshot(settings: Settings, config_file: Path | None, report: BootReport) -> str | None:
+    """The state the boot left (before any rollback), for comparison; a failure is only noted."""
+    try:
+        snapshot = _snapshot(settings, config_file, datetime.now(UTC), "after")
+    except SnapshotError as exc:
+        report.notes.append(f"no after-boot snapshot: {exc}")
+        return None
+    report.snapshot_after = snapshot.id
+    return snapshot.id
 
 
 async def _run_stage(ctx: BootContext, stage: StageConfig, result: StageResult) -> None:
@@ -224,6 +238,12 @@ async def _attempt(ctx: BootContext, stage: StageConfig, result: StageResult) ->
         result.summary, result.error = str(summary), ""
     except StageFailure as exc:
         result.status, result.summary, result.error = "failed", exc.summary, exc.error
+    except GraceError as exc:  # a bad setting met by the stage (services:, a playbook…)
+        result.status, result.summary = "failed", str(exc).splitlines()[0]
+        result.error = str(exc) + (f"\nhint: {exc.hint}" if exc.hint else "")
+    except Exception as exc:  # noqa: BLE001 - a stage that breaks fails (and is rolled back), never the boot
+        result.status, result.summary = "failed", f"{type(exc).__name__}: {exc}".splitlines()[0]
+        result.error = "".join(traceback.format_exception(exc))
     result.duration_s = round(result.duration_s + time.perf_counter() - began, 4)
     result.details += ctx.details
     log.info(

@@ -20,7 +20,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ("Snapshot", "SnapshotItem", "restore_snapshot", "take_snapshot")
+from grace.errors import GraceError
+
+__all__ = ("Snapshot", "SnapshotError", "SnapshotItem", "restore_snapshot", "take_snapshot")
+
+
+class SnapshotError(GraceError):
+    """The pre-boot snapshot could not be taken (the boot does not start without it)."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,10 +96,20 @@ def take_snapshot(
             items.append(SnapshotItem(live, kind, existed=False))  # type: ignore[arg-type]
             continue
         stored = f"{index:03d}_{Path(live).name}"
-        if kind == "sqlite":
-            _backup_db(Path(live), folder / stored)
-        else:
-            shutil.copy2(live, folder / stored)
+        try:
+            if kind == "sqlite":
+                _backup_db(Path(live), folder / stored)
+            else:
+                shutil.copy2(live, folder / stored)
+        except (OSError, sqlite3.Error) as exc:
+            what = "SQLite database" if kind == "sqlite" else "file"
+            msg = f"cannot snapshot the {what} {live}: {exc}"
+            hint = (
+                "boot.snapshot_databases lists SQLite files only; config files go in boot.snapshot_files"
+                if kind == "sqlite"
+                else "check the path and its permissions"
+            )
+            raise SnapshotError(msg, hint=hint) from exc
         data = (folder / stored).read_bytes()
         items.append(
             SnapshotItem(
@@ -108,30 +128,38 @@ def take_snapshot(
     return snapshot
 
 
-def restore_snapshot(snapshot: Snapshot) -> list[str]:
+def restore_snapshot(snapshot: Snapshot) -> tuple[list[str], list[str]]:
     """Put every item back as it was.
 
+    Every item is attempted even when one fails.
+
     Returns:
-        The live paths put back: files that changed (or appeared) since the snapshot, and every
-        database (restored page by page whether or not it changed).
+        The live paths put back (files that changed or appeared since the snapshot, and every
+        database: restored page by page whether or not it changed), and one message per item
+        that could not be restored.
     """
     restored: list[str] = []
+    errors: list[str] = []
     for item in snapshot.items:
         live = Path(item.path)
-        if not item.existed:
-            if live.exists():
-                live.unlink()
-                restored.append(item.path)
+        try:
+            if not item.existed:
+                if live.exists():
+                    live.unlink()
+                    restored.append(item.path)
+                continue
+            copy = snapshot.folder / item.stored_as
+            if item.kind == "sqlite":
+                _backup_db(copy, live)
+            elif live.is_file() and hashlib.sha256(live.read_bytes()).hexdigest() == item.sha256:
+                continue  # unchanged: nothing to restore
+            else:
+                _replace_file(copy, live)
+        except (OSError, sqlite3.Error) as exc:
+            errors.append(f"{item.path}: {exc}")
             continue
-        copy = snapshot.folder / item.stored_as
-        if item.kind == "sqlite":
-            _backup_db(copy, live)
-        elif live.is_file() and hashlib.sha256(live.read_bytes()).hexdigest() == item.sha256:
-            continue  # unchanged: nothing to restore
-        else:
-            _replace_file(copy, live)
         restored.append(item.path)
-    return restored
+    return restored, errors
 
 
 def _backup_db(source: Path, target: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import sys
@@ -181,3 +182,74 @@ def test_unreachable_database_fails_preflight(
     assert {s.status for s in report.stages[1:]} == {"not_run"}
     assert report.audited is False
     assert (settings.log_dir / "last_boot_report.txt").is_file()
+
+
+@pytest.mark.slow
+def test_core_services_started_in_safe_mode(
+    boot: Callable[..., BootReport],
+    tmp_path: Path,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The core_services stage runs its command with GRACE_SAFE_MODE=1 (here: 'grace services
+    start api', a real supervised process), then finds the service running."""
+    import psutil
+
+    from grace.config import load_settings
+    from grace.supervisor import read_state
+
+    monkeypatch.chdir(tmp_path)
+    env = {
+        "GRACE_DATA_DIR": str(tmp_path / ".grace"),
+        "GRACE_DATABASE_URL": database_url,
+        "GRACE_LOG_DIR": str(tmp_path / "logs"),
+        "GRACE_BUNDLED_PLAYBOOKS": "false",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    seen = tmp_path / "safe_mode"
+    service = f"import os, time; open({str(seen)!r}, 'w').write(os.environ.get('GRACE_SAFE_MODE', '')); time.sleep(60)"
+    grace = [sys.executable, "-m", "grace"]
+    config = {
+        "services": [{"name": "api", "argv": [sys.executable, "-c", service], "log": False}],
+        "boot": {
+            "stages": [
+                {
+                    "name": "core_services",
+                    "commands": [
+                        {"name": "start_api", "argv": [*grace, "services", "start", "api"]}
+                    ],
+                }
+            ]
+        },
+    }
+    (tmp_path / "grace.yaml").write_text(json.dumps(config), encoding="utf-8")
+    settings, _ = load_settings(tmp_path / "grace.yaml")
+    try:
+        report = boot(settings)
+        stage = next(s for s in report.stages if s.name == "core_services")
+        assert stage.status == "passed", stage
+        assert stage.summary == "1 core service(s) running"
+        assert "service api: running" in stage.details
+        assert seen.read_text() == "1"  # the service inherited the safe-mode switch
+    finally:
+        state = read_state(settings.data_dir, "api")
+        if state is not None and state.pid:
+            with contextlib.suppress(psutil.Error):
+                psutil.Process(state.pid).kill()
+
+
+def test_core_service_down_fails_the_gate(
+    make_settings: Callable[..., Settings], boot: Callable[..., BootReport]
+) -> None:
+    """A configured core service that is not running fails the critical stage; later stages
+    do not run. A broken services: list fails the stage too, without crashing the boot."""
+    settings = make_settings(services=[{"name": "api", "argv": ["true"]}])
+    report = boot(settings)
+    assert report.failed_stage == "core_services"
+    assert report.stages[2].error == "service api is not running (never started)"
+    assert [s.status for s in report.stages[3:]] == ["not_run"] * 5
+    settings = make_settings(services=[{"name": "API!", "argv": ["true"]}])
+    report = boot(settings)
+    assert report.failed_stage == "core_services"
+    assert "services[0].name" in report.stages[2].summary
