@@ -78,6 +78,7 @@ async def run_boot(
 
     Raises:
         KnowledgeBaseError: the configured knowledge base file is invalid (before anything runs).
+        SnapshotError: the pre-boot snapshot was asked for and could not be taken (nothing ran).
     """
     from grace.knowledge import load_knowledge
 
