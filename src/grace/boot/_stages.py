@@ -106,16 +106,10 @@ async def preflight(ctx: BootContext, stage: StageConfig) -> str:
 
 async def schema_sync(ctx: BootContext, stage: StageConfig) -> str:
     """Migrations applied (the engine opens the store, migrating it), UTF-8, required secrets."""
-    from grace.errors import GraceError
     from grace.store._database import HEAD_REVISION, current_revision
 
-    if ctx.engine is None:
-        assert ctx.open_engine is not None
-        try:
-            ctx.engine = await anyio.to_thread.run_sync(ctx.open_engine)
-        except GraceError as exc:
-            raise StageFailure("cannot open the store", str(exc)) from exc
-    revision = await anyio.to_thread.run_sync(current_revision, ctx.engine.store.engine)
+    engine = await _engine(ctx)
+    revision = await anyio.to_thread.run_sync(current_revision, engine.store.engine)
     if revision != HEAD_REVISION:
         msg = f"schema at {revision}, expected {HEAD_REVISION} after migrating"
         raise StageFailure(msg)
@@ -200,7 +194,7 @@ async def startup_playbooks(ctx: BootContext, stage: StageConfig) -> str:
     names = ctx.boot.startup_playbooks
     if not names:
         return Skip("no startup playbooks configured")
-    engine = _engine(ctx)
+    engine = await _engine(ctx)
     failed: list[str] = []
     for name in names:
         try:
@@ -230,7 +224,7 @@ async def startup_playbooks(ctx: BootContext, stage: StageConfig) -> str:
 
 async def codec_validation(ctx: BootContext, stage: StageConfig) -> str:
     """The playbook library loads without a fault (what ``grace validate`` checks)."""
-    engine = _engine(ctx)
+    engine = await _engine(ctx)
     await anyio.to_thread.run_sync(engine.reload_playbooks)
     missing = sorted(
         {p.fix_playbook for p in ctx.knowledge.patterns if p.fix_playbook not in engine.playbooks}
@@ -250,7 +244,7 @@ async def autonomy_load(ctx: BootContext, stage: StageConfig) -> str:
     """The governance policy, guards and change calendar load; the emergency stop is read."""
     from grace.governance import build_guards, matrix_rows
 
-    engine = _engine(ctx)
+    engine = await _engine(ctx)
     settings = ctx.settings
     try:
         guards = build_guards(engine.store, settings.governance, calendar=engine.calendar)
@@ -281,7 +275,7 @@ async def continuous_monitor(ctx: BootContext, stage: StageConfig) -> str:
     heartbeat; this stage reads how fresh it is (it does not start one)."""
     from grace.supervisor import HEARTBEAT_NAME
 
-    engine = _engine(ctx)
+    engine = await _engine(ctx)
     beats = await anyio.to_thread.run_sync(engine.store.last_beats)
     seen = beats.get(HEARTBEAT_NAME)
     age = None if seen is None else (datetime.now(UTC) - seen).total_seconds()
@@ -301,9 +295,16 @@ async def checks_only(ctx: BootContext, stage: StageConfig) -> str:
     return ""
 
 
-def _engine(ctx: BootContext) -> Engine:
+async def _engine(ctx: BootContext) -> Engine:
+    """The engine, opened now when ``schema_sync`` is disabled (opening migrates the store)."""
+    from grace.errors import GraceError
+
     if ctx.engine is None:
-        raise StageFailure("the store is not open (schema_sync did not run or failed)")
+        assert ctx.open_engine is not None
+        try:
+            ctx.engine = await anyio.to_thread.run_sync(ctx.open_engine)
+        except GraceError as exc:
+            raise StageFailure("cannot open the store", str(exc)) from exc
     return ctx.engine
 
 

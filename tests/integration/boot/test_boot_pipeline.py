@@ -253,3 +253,16 @@ def test_core_service_down_fails_the_gate(
     report = boot(settings)
     assert report.failed_stage == "core_services"
     assert "services[0].name" in report.stages[2].summary
+
+
+def test_disabled_stage_is_skipped_and_the_store_still_opens(
+    make_settings: Callable[..., Settings], boot: Callable[..., BootReport]
+) -> None:
+    """With schema_sync disabled, the first stage that needs the store opens it."""
+    settings = make_settings(boot={"stages": [{"name": "schema_sync", "enabled": False}]})
+    report = boot(settings)
+    assert report.ok, report.stages
+    statuses = _statuses(report)
+    assert statuses["schema_sync"] == "skipped"
+    assert statuses["autonomy_load"] == "passed"
+    assert report.audited
