@@ -12,10 +12,12 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import anyio
 from anyio.abc import TaskStatus
 
+from grace import sdnotify
 from grace.config import Settings
 from grace.engine import Engine
 from grace.governance import Guard, build_guards, context_flags
@@ -142,6 +144,9 @@ class Daemon:
                         tg.start_soon(self._reload_loop)
                         if self.settings.services:
                             tg.start_soon(self._supervise)
+                        interval = sdnotify.watchdog_interval()
+                        if interval is not None:  # under systemd with WatchdogSec=
+                            tg.start_soon(sdnotify.keep_alive, interval)
 
             outer.start_soon(working)
             if install_signals:
@@ -190,7 +195,10 @@ class Daemon:
         # Signals are the daemon's to handle (drain first); uvicorn must not take them over.
         server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
         try:
-            await server.serve()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._announce, server)
+                await server.serve()
+                tg.cancel_scope.cancel()
         finally:
             # Cancelled (shutdown): close the listening sockets now, so the port is free at once.
             with anyio.CancelScope(shield=True):
@@ -198,6 +206,25 @@ class Daemon:
                 for listener in getattr(server, "servers", []):
                     listener.close()
                     await listener.wait_closed()
+
+    async def _announce(self, server: Any) -> None:
+        """Once the HTTP API answers: tell systemd (``READY=1``), and say so when nobody can
+        use the API yet (auth on and no token)."""
+        # uvicorn offers no event for "listening": a 10 ms poll at start-up only.
+        while not server.started:  # noqa: ASYNC110
+            await anyio.sleep(0.01)
+        sdnotify.notify(
+            "READY=1",
+            f"STATUS=serving {len(self.engine.playbooks)} playbooks on {self.settings.listen}",
+        )
+        if self.settings.api.auth and not await anyio.to_thread.run_sync(
+            self.engine.store.has_tokens
+        ):
+            log.warning(
+                "the API needs a token and none exists: create one with "
+                "'grace token create --role admin --name YOU' (docs/api-auth.md)",
+                event_type="daemon.no_tokens",
+            )
 
     async def _on_signal(self, intake: anyio.CancelScope, work: anyio.CancelScope) -> None:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
@@ -212,6 +239,7 @@ class Daemon:
 
     async def stop(self, intake: anyio.CancelScope, work: anyio.CancelScope) -> None:
         """Stop sources and HTTP, let runs finish for ``drain_s``, then cancel the rest."""
+        sdnotify.notify("STOPPING=1", f"STATUS=draining runs for up to {self.drain_s:g}s")
         intake.cancel()
         await self.pipeline.close_intake()
         with anyio.move_on_after(self.drain_s):
