@@ -100,8 +100,7 @@ async def run_boot(
         environ=env,
         open_engine=lambda: _open_engine(settings),
     )
-    pending: list[AuditDraft] = []
-    audit = _Auditor(ctx, pending)
+    audit = _Auditor(ctx)
     stages = settings.boot.resolved_stages()
     audit.add(
         "boot.started",
@@ -152,6 +151,8 @@ async def run_boot(
             failed_stage=report.failed_stage,
             rolled_back=report.rolled_back,
             patterns=sorted({f.pattern for f in report.fixes}),
+            snapshot_before=report.snapshot_before,
+            snapshot_after=report.snapshot_after,
         )
         report.audited = audit.flush()
         if not report.audited:
@@ -341,9 +342,9 @@ def _stage_payload(result: StageResult) -> dict[str, Any]:
 class _Auditor:
     """Audit drafts for this boot; held until the store is open, then appended in order."""
 
-    def __init__(self, ctx: BootContext, pending: list[AuditDraft]) -> None:
+    def __init__(self, ctx: BootContext) -> None:
         self.ctx = ctx
-        self.pending = pending
+        self.pending: list[AuditDraft] = []
 
     def add(self, action: str, **payload: Any) -> None:
         from grace.audit import AuditDraft

@@ -90,14 +90,6 @@ class BootReport:
         """JSON-ready (the ``--json`` output and ``last_boot_report.json``)."""
         return asdict(self)
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> BootReport:
-        """Read back a report written by :meth:`to_dict`."""
-        values = dict(data)
-        values["stages"] = [StageResult(**s) for s in values.get("stages", [])]
-        values["fixes"] = [FixRecord(**f) for f in values.get("fixes", [])]
-        return cls(**values)
-
     def training_record(self) -> dict[str, Any]:
         """The training record: patterns seen, playbooks run, fixes, results, snapshot ids."""
         return {
