@@ -17,6 +17,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 from grace.boot._config import BootConfig
 from grace.errors import ConfigError
 from grace.governance._config import GovernanceConfig
+from grace.ports._config import PortsConfig
 
 __all__ = ("DEFAULT_CONFIG_FILE", "ApiSettings", "Settings", "load_settings")
 
@@ -93,6 +94,8 @@ class Settings(BaseModel):
     """Tokens, roles and open paths of the HTTP API and dashboard (docs/api-auth.md)."""
     boot: BootConfig = Field(default_factory=BootConfig)
     """``grace boot``: stages, checks, required secrets, the pre-boot snapshot (docs/boot.md)."""
+    ports: PortsConfig = Field(default_factory=PortsConfig)
+    """The port inventory: range scanned, scan interval, grace period, declared ports (docs/ports.md)."""
 
     @field_validator("playbook_dirs", mode="before")
     @classmethod

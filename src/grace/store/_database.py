@@ -14,7 +14,7 @@ from grace.errors import ConfigError, StoreError
 
 __all__ = ("HEAD_REVISION", "create_db_engine", "is_sqlite", "migrate")
 
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 
 READ_ONLY = "grace_read_only"
 """Connection info flag: this transaction only reads (SQLite begins it deferred)."""

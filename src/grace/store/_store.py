@@ -38,6 +38,7 @@ from grace.store._external_runs import EXTERNAL_TRIGGER, ExternalRuns
 from grace.store._governance import EMERGENCY_STOP, GovernanceRecords
 from grace.store._ingest import IngestRecords
 from grace.store._learning import LearningReads
+from grace.store._ports import PortRecords
 from grace.store._progress import ProgressReads
 from grace.store._switches import PlaybookSwitches
 from grace.store._tables import audit_log as _audit
@@ -85,6 +86,7 @@ class Store(
     ProgressReads,
     CycleReads,
     PlaybookSwitches,
+    PortRecords,
 ):
     """Durable state behind one SQLAlchemy engine."""
 

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -34,6 +35,7 @@ __all__ = (
     "heartbeats",
     "incident_groups",
     "metadata",
+    "ports",
     "runs",
     "schedule_fires",
     "silences",
@@ -293,4 +295,20 @@ api_tokens = Table(
     _when("expires_at", nullable=True),
     _when("revoked_at", nullable=True),
     _when("last_used_at", nullable=True),
+)
+
+# The port inventory (grace.ports): which service owns which port, and since when.
+ports = Table(
+    "ports",
+    metadata,
+    Column("port", Integer, primary_key=True),
+    Column("protocol", String(8), primary_key=True),
+    Column("service", String(200), nullable=False, index=True),
+    Column("source", String(16), nullable=False),
+    Column("pid", Integer),
+    Column("create_time", Float),
+    _when("claimed_at"),
+    Column("claimed_by", String(200), nullable=False),
+    _when("last_seen_at", nullable=True),
+    Column("revision", Integer, nullable=False, default=0),
 )
