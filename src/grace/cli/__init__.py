@@ -11,7 +11,17 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; Grace's own errors print one clear line and a hint, with a documented exit code."""
     import typer
 
-    from grace.cli import _boot, _explain, _govern, _inspect, _serve, _services, _status, _tokens  # noqa: F401 - registers commands
+    from grace.cli import (  # noqa: F401 - registers commands
+        _boot,
+        _explain,
+        _govern,
+        _inspect,
+        _ports,
+        _serve,
+        _services,
+        _status,
+        _tokens,
+    )
     from grace.cli._app import app
     from grace.errors import GraceError
 
