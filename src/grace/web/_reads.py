@@ -6,7 +6,7 @@ Only :class:`grace.store.Store` methods and the engine's loaded playbooks: no SQ
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from grace.api.routes.playbooks import stats_of
@@ -23,8 +23,10 @@ if TYPE_CHECKING:
 __all__ = (
     "ALL_ROWS",
     "CHART_WIDTH",
+    "STALE_AFTER",
     "Bar",
     "RunView",
+    "Runner",
     "audit_entries",
     "event_rows",
     "overview",
@@ -35,16 +37,35 @@ __all__ = (
     "verify_audit",
 )
 
+STALE_AFTER = timedelta(seconds=60)
+"""A queued run waiting longer than this makes the runner ``degraded`` or ``stalled``."""
 ALL_ROWS = 2**31 - 1
 """``limit`` meaning every row (for the reads the store cannot page from the end yet)."""
 CHART_WIDTH = 1000.0
 """The timeline's SVG ``viewBox`` width (it scales to the page)."""
 
 
-def overview(engine: Engine, *, verify: bool) -> StatusReport:
-    """The ``grace status`` report (``verify``: walk the audit chain too)."""
+@dataclass(frozen=True, slots=True)
+class Runner:
+    """Is the runner making progress (as ``GET /api/self_heal/scheduler_health`` says)."""
+
+    state: str
+    """``ok``, ``degraded`` or ``stalled``."""
+    reasons: list[str]
+    queued: int
+    running: int
+
+
+def overview(engine: Engine, *, verify: bool) -> tuple[StatusReport, Runner]:
+    """The ``grace status`` report (``verify``: walk the audit chain too) and the runner's
+    health."""
+    from grace.api.routes.learning import scheduler_state
+
     now = engine.clock.now()
-    return build_status(engine.store, engine.settings, now=now, verify_audit=verify)
+    report = build_status(engine.store, engine.settings, now=now, verify_audit=verify)
+    progress = engine.store.runner_progress(now=now, stale_after=STALE_AFTER)
+    state, reasons = scheduler_state(progress, report.emergency_stop, STALE_AFTER)
+    return report, Runner(state, reasons, progress.queued, progress.running)
 
 
 def pending(engine: Engine) -> list[Run]:

@@ -68,12 +68,10 @@ async def _fragment(request: Request, template: str, build: Builder) -> HTMLResp
 
 
 async def _overview(engine: Engine, *, verify: bool = False) -> dict[str, Any]:
-    report = await call_engine(partial(_reads.overview, engine, verify=verify))
-    statuses = [row["status"] for row in report.active_runs]
+    report, runner = await call_engine(partial(_reads.overview, engine, verify=verify))
     return {
         "report": report,
-        "queued": statuses.count("queued"),
-        "running": statuses.count("running"),
+        "runner": runner,
         "loaded": len(engine.playbooks),
         "rejected": len({p.file for e in engine.playbook_errors for p in e.problems}),
     }

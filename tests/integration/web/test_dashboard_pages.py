@@ -91,7 +91,14 @@ async def test_every_page_renders_real_data_for_a_viewer(
     done = finished_run(web_engine)
     web_engine.store.open_ticket(title="disk nearly full", service="cache", run_id=done.id)
     expected = {
-        "/": ["Grace is DEGRADED", waiting.id, done.id, "Last verification", "verified"],
+        "/": [
+            "Grace is DEGRADED",
+            waiting.id,
+            done.id,
+            '<span class="n">ok</span> runner: 0 queued, 0 running',
+            "Last verification",
+            "verified",
+        ],
         "/approvals": [waiting.id, "rotate_keys", "risk <strong>high</strong>"],
         "/playbooks": ["rotate_keys", "clear_cache", "100%", "broken.yaml", "no.such_action"],
         "/events": ["cache full", "log:/var/log/app.log", done.id],
