@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -75,8 +75,10 @@ class PortRegistry(Protocol):
     ) -> list[Verdict]:
         """Judge every row."""
 
-    def prune_ports(self, verdicts: Sequence[Verdict], *, by: str) -> list[Verdict]:
-        """Delete stale rows."""
+    def prune_ports(
+        self, verdicts: Sequence[Verdict], *, by: str, keep: Collection[int] = ()
+    ) -> list[Verdict]:
+        """Remove stale registrations (clear the owner of ``keep`` ports)."""
 
 
 @dataclass
@@ -151,7 +153,8 @@ def sync_ports(
         data_dir: where ``ports/monitor.json`` is written and service state files are read.
         by: the actor recorded in the audit log.
         scan_range: overrides ``config.range``.
-        prune: delete stale rows (audited ``port.pruned``).
+        prune: remove stale registrations (audited ``port.pruned``); a port still declared in
+            config keeps its row and loses only its owner, so the next listener is adopted.
         dry_run: change nothing (no rows, no file); report what would be done.
         record: register unregistered listeners as ``observed`` rows.
         scanner: the live scan (``scan_ports``).
@@ -178,12 +181,16 @@ def sync_ports(
         adopt = {v.record.port: v.adopt for v in verdicts if v.adopt is not None}
         report.adopted = registry.mark_ports_seen(seen, adopt=adopt, by=by)
     if prune:
-        report.pruned = (
-            [v for v in verdicts if v.stale] if dry_run else registry.prune_ports(verdicts, by=by)
-        )
-    gone = {v.record.port for v in report.pruned}
+        stale = [v for v in verdicts if v.stale]
+        kept = {v.record.port for v in stale if declared.get(v.record.port) == v.record.service}
+        if dry_run:
+            report.pruned = [
+                v for v in stale if v.record.port not in kept or v.record.pid is not None
+            ]
+        else:
+            report.pruned = registry.prune_ports(verdicts, by=by, keep=kept)
     report.verdicts = verdicts
-    report.monitor = monitor_list(v for v in verdicts if v.record.port not in gone)
+    report.monitor = monitor_list(verdicts)  # a stale row is never "ok": never monitored
     if not dry_run:
         write_monitor(data_dir, report.monitor, at=report.at)
     return report

@@ -10,7 +10,7 @@ between is never lost.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from types import SimpleNamespace
@@ -269,11 +269,15 @@ class PortRecords(Reads):
         )
         return [v for v in verdicts if v.stale]
 
-    def prune_ports(self, verdicts: Sequence[Verdict], *, by: str) -> list[Verdict]:
-        """Delete the rows of the stale ``verdicts`` (each audited ``port.pruned``).
+    def prune_ports(
+        self, verdicts: Sequence[Verdict], *, by: str, keep: Collection[int] = ()
+    ) -> list[Verdict]:
+        """Remove the stale ``verdicts``' registrations (each audited ``port.pruned``).
 
-        A row that changed since it was judged (claimed again, seen again) is kept. Returns the
-        verdicts whose rows were deleted.
+        Rows on ``keep`` ports (still declared in config) stay: only their owner is cleared
+        (pid, create time), so the next process to listen is adopted; a kept row with no owner
+        is left alone. A row that changed since it was judged (claimed again, seen again) is
+        never touched. Returns the verdicts acted on.
         """
         pruned: list[Verdict] = []
         stale = [v for v in verdicts if v.stale]
@@ -282,16 +286,23 @@ class PortRecords(Reads):
         with self.transaction() as tx:
             for verdict in stale:
                 record = verdict.record
-                gone = tx.conn.execute(
-                    delete(_ports)
-                    .where(
-                        _ports.c.port == record.port,
-                        _ports.c.protocol == record.protocol,
-                        _ports.c.revision == record.revision,
+                same = (
+                    _ports.c.port == record.port,
+                    _ports.c.protocol == record.protocol,
+                    _ports.c.revision == record.revision,
+                )
+                kept = record.port in keep
+                if kept and record.pid is None:
+                    continue  # nothing to clear: the declaration itself stays
+                if kept:
+                    statement: Any = (
+                        update(_ports)
+                        .where(*same)
+                        .values(pid=None, create_time=None, revision=record.revision + 1)
                     )
-                    .returning(_ports.c.port)
-                ).all()
-                if not gone:
+                else:
+                    statement = delete(_ports).where(*same)
+                if not tx.conn.execute(statement.returning(_ports.c.port)).all():
                     continue
                 payload = {
                     "service": record.service,
@@ -299,6 +310,7 @@ class PortRecords(Reads):
                     "pid": record.pid,
                     "verdict": verdict.kind,
                     "reason": verdict.reason,
+                    "kept_declared": kept,
                 }
                 tx.audit(
                     AuditDraft(by, "port.pruned", _subject(record.port, record.protocol), payload)

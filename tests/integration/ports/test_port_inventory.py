@@ -177,6 +177,12 @@ def test_a_declared_port_adopts_its_listener_and_is_monitored(
     report = sync_ports(store, config, data_dir=tmp_path, prune=True)
     assert [v.kind for v in report.pruned] == ["dead_pid"]
     assert read_monitor(tmp_path) == []
+    (row,) = store.list_ports()  # still declared: the row stays, its dead owner is cleared
+    assert (row.service, row.source, row.pid) == ("api", "declared", None)
+    (entry,) = store.audit_entries(action="port.pruned")
+    assert entry.payload["kept_declared"] is True
+    again = sync_ports(store, config, data_dir=tmp_path, prune=True)
+    assert again.pruned == []  # nothing more to clear: no audit churn while it stays down
 
 
 def test_claim_refuses_a_port_another_service_owns(store: Store) -> None:

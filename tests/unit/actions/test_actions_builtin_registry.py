@@ -21,6 +21,8 @@ FLAGS: dict[str, tuple[str, bool, bool, tuple[str, ...]]] = {
     "log": ("low", True, False, ()),
     "notify": ("low", False, False, ("delivered",)),
     "playbook.run": ("medium", False, False, ("run_id", "status")),
+    "ports.prune": ("low", True, False, ("pruned", "stale", "conflicts", "monitor", "registered")),
+    "ports.scan": ("low", True, False, ("listeners", "ports", "unknown_owner")),
     "shell": ("medium", False, False, ("exit_code", "stdout", "stderr", "truncated")),
     "sleep": ("low", True, False, ()),
     "ticket.open": ("low", False, False, ("ticket_id",)),

@@ -16,6 +16,8 @@ from grace.actions.builtin.http import http_request as http_request
 from grace.actions.builtin.log import write_log as write_log
 from grace.actions.builtin.notify import send_notification as send_notification
 from grace.actions.builtin.playbooks import run_playbook as run_playbook
+from grace.actions.builtin.ports import prune_ports as prune_ports
+from grace.actions.builtin.ports import scan_ports as scan_ports
 from grace.actions.builtin.shell import run_shell as run_shell
 from grace.actions.builtin.sleep import sleep_for as sleep_for
 from grace.actions.builtin.tickets import open_ticket as open_ticket
@@ -26,9 +28,11 @@ __all__ = (
     "http_check",
     "http_request",
     "open_ticket",
+    "prune_ports",
     "restore_file",
     "run_playbook",
     "run_shell",
+    "scan_ports",
     "send_notification",
     "set_env",
     "set_flag",
