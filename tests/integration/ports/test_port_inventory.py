@@ -7,17 +7,19 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
-from conftest import Listen
 from grace.ports import PortsConfig, read_monitor, scan_ports, sync_ports
 from grace.ports._inventory import monitor_path
 from grace.store import Store, open_store
 from grace.testing import FakeClock, SequentialIds
+
+Listen = Callable[..., tuple[subprocess.Popen[str], int]]
+"""The ``listen`` fixture (conftest.py): start a real listener, get it and its port."""
 
 
 @pytest.fixture

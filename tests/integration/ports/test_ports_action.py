@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from conftest import Listen
 from grace.actions import ActionContext, default_registry
 from grace.ports import read_monitor
 from grace.store import open_store
 from grace.types import SystemClock
 
 pytestmark = pytest.mark.anyio
+
+Listen = Callable[..., tuple[subprocess.Popen[str], int]]
+"""The ``listen`` fixture (conftest.py): start a real listener, get it and its port."""
 
 
 def _ctx(data_dir: Path) -> ActionContext:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import Listen
 from grace.cli import main
+
+Listen = Callable[..., tuple[subprocess.Popen[str], int]]
+"""The ``listen`` fixture (conftest.py): start a real listener, get it and its port."""
 
 
 @pytest.fixture
