@@ -15,8 +15,7 @@ from pathlib import Path
 import anyio.to_thread
 import httpx
 import pytest
-
-from conftest import (  # tests/integration/web/conftest.py
+from dashboard_support import (
     ARTIFACTS,
     CLEAN,
     NO_WINDOWS,
@@ -25,6 +24,7 @@ from conftest import (  # tests/integration/web/conftest.py
     risky_playbook,
     serving,
 )
+
 from grace.config import Settings
 from grace.runs import RunStatus
 from grace.tokens import Role

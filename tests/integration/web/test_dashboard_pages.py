@@ -10,14 +10,14 @@ from typing import Any
 
 import httpx
 import pytest
-
-from conftest import (  # tests/integration/web/conftest.py
+from dashboard_support import (
     EVIL,
     StoreIngest,
     form_csrf,
     log_in,
     new_token,
 )
+
 from grace.api import create_app
 from grace.engine import Engine
 from grace.events import Event
