@@ -9,7 +9,7 @@ for the watchdog. It reaches the registry through the database at ``database_url
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import anyio.to_thread
 from pydantic import Field, field_validator
@@ -17,6 +17,9 @@ from pydantic import Field, field_validator
 from grace.actions._base import ActionContext, ActionResult, action
 from grace.actions.builtin._params import BuiltinParams
 from grace.errors import ActionError, GraceError
+
+if TYPE_CHECKING:
+    from grace.ports import SyncReport
 
 __all__ = ("PortsPruneParams", "PortsScanParams", "prune_ports", "scan_ports")
 
@@ -134,7 +137,7 @@ async def prune_ports(ctx: ActionContext, params: PortsPruneParams) -> ActionRes
     )
 
 
-def _sync(ctx: ActionContext, params: PortsPruneParams) -> Any:
+def _sync(ctx: ActionContext, params: PortsPruneParams) -> SyncReport:
     from grace.ports import PortsConfig, parse_range, sync_ports
     from grace.store import open_store
 
