@@ -98,7 +98,8 @@ def _listened(
     for item in known:
         assert item.pid is not None
         if item.pid == owner or owner in processes(item.pid).ancestors:
-            return Verdict(record, "ok", f"held by {item.describe()}", listener=item)
+            adopt = item if record.pid is None else None  # the service's process: its owner now
+            return Verdict(record, "ok", f"held by {item.describe()}", listener=item, adopt=adopt)
     other = known[0]
     reason = (
         f"port {record.port} of {record.service} is held by another process: "

@@ -237,3 +237,17 @@ def test_an_unreadable_owner_is_reported_not_fatal(listen: Listen) -> None:
     (found,) = json.loads(out)
     assert found["pid"] is None
     assert found["owner"] == "unknown owner"
+
+
+def test_a_declared_port_held_by_its_supervised_process_is_adopted(
+    store: Store, listen: Listen, tmp_path: Path
+) -> None:
+    """The supervisor's state file names the listener as api's process: ``ok``, adopted, monitored."""
+    proc, port = listen()
+    state = tmp_path / "services" / "api.json"
+    state.parent.mkdir()
+    state.write_text(json.dumps({"name": "api", "status": "running", "pid": proc.pid}))
+    report = sync_ports(store, _config(port, services={"api": [port]}), data_dir=tmp_path)
+    assert report.conflicts == []
+    assert [r.pid for r in report.adopted] == [proc.pid]
+    assert report.monitor == [("api", port)]

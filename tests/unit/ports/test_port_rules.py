@@ -138,6 +138,15 @@ def test_declared_port_uses_the_supervised_pid() -> None:
     known = _processes(ProcessInfo(pid=20, alive=True, create_time=CREATED, ancestors=(1,)))
     other = [Listener(port=8001, address="127.0.0.1", pid=20, create_time=CREATED)]
     assert _judge(record, clock.now(), listeners=other, known=known, service_pid=10) == "conflict"
+    own = judge(
+        record,
+        listeners=other,
+        processes=_lookup(known),
+        now=clock.now(),
+        grace_s=60,
+        service_pid=20,
+    )
+    assert (own.kind, own.adopt) == ("ok", other[0])  # the supervised process itself: adopted
     verdict = judge(
         record,
         listeners=other,
