@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from grace.ports import PortsConfig, read_monitor, scan_ports, sync_ports
+from grace.ports import PortsConfig, process_info, read_monitor, scan_ports, sync_ports
 from grace.ports._inventory import monitor_path
 from grace.store import Store, open_store
 from grace.testing import FakeClock, SequentialIds
@@ -251,3 +251,19 @@ def test_a_declared_port_held_by_its_supervised_process_is_adopted(
     assert report.conflicts == []
     assert [r.pid for r in report.adopted] == [proc.pid]
     assert report.monitor == [("api", port)]
+
+
+def test_prune_never_removes_a_row_that_changed_since_it_was_judged(
+    store: Store, tmp_path: Path
+) -> None:
+    """Judged stale, then claimed again with a new owner before prune: the row stays."""
+    port = _free_port()
+    store.claim_port(port, service="api", by="ops", pid=2**22 + 17, create_time=1.0)  # no such pid
+    stale = store.stale_ports([], processes=process_info, grace_s=60)
+    assert [v.kind for v in stale] == ["dead_pid"]
+    store.claim_port(port, service="api", by="ops", pid=os.getpid(), create_time=None)
+    assert store.prune_ports(stale, by="ops") == []
+    record = store.get_port(port)
+    assert record is not None
+    assert record.pid == os.getpid()
+    assert store.audit_entries(action="port.pruned") == []
