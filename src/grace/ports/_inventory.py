@@ -164,9 +164,13 @@ def sync_ports(
     declared = config.declared()
     rows = {r.port: r for r in registry.list_ports()}
     listeners = scanner(low, high, also=set(rows) | set(declared))
-    report = SyncReport(range=(low, high), at=registry.clock.now(), listeners=[], verdicts=[])
-    report.listeners = listeners
-    report.dry_run = dry_run
+    report = SyncReport(
+        range=(low, high),
+        at=registry.clock.now(),
+        listeners=listeners,
+        verdicts=[],
+        dry_run=dry_run,
+    )
     if not dry_run:
         _register(registry, report, declared, rows, listeners if record else [], by=by)
     pids = service_pids(
