@@ -258,17 +258,20 @@ class Daemon:
 
     def reload(self) -> None:
         """Reload playbooks; a file that no longer loads keeps its previous version running."""
-        previous = dict(self.engine.playbooks)
-        self.engine.reload_playbooks()
-        rejected = {p.file: err for err in self.engine.playbook_errors for p in err.problems}
+        previous = self.engine.playbooks
+        loaded, errors = self.engine.load_playbooks()
+        rejected = {p.file: err for err in errors for p in err.problems}
         for name, old in previous.items():
             err = rejected.get(old.file)
-            if err is not None and name not in self.engine.playbooks:
-                self.engine.playbooks[name] = old
+            if err is not None and name not in loaded:
+                loaded[name] = old
                 log.warning(
                     f"kept the previous version of {name}: the edit was rejected: {err}",
                     event_type="playbook.kept",
                 )
+        # Swapped whole, the library first: nobody sees a rejected playbook missing.
+        self.engine.playbooks = loaded
+        self.engine.playbook_errors = errors
         cache = self.settings.data_dir / "cache"
         matcher = build_matcher(self.engine.playbooks, cache)
         self.matcher_slot[0] = matcher

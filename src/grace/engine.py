@@ -136,18 +136,22 @@ class Engine:
 
     # -- playbooks --------------------------------------------------------------------------
 
-    def reload_playbooks(self) -> None:
-        """(Re)load the bundled library and the configured folders; bad files are kept aside."""
+    def load_playbooks(self) -> tuple[dict[str, Playbook], list[PlaybookError]]:
+        """Read the bundled library and the configured folders (the engine's own view is not
+        touched); each rejected file is logged."""
         loaded, errors = load_library(
             self.settings.playbook_dirs,
             registry=self.registry,
             include_bundled=self.settings.bundled_playbooks,
             cache_dir=self.settings.data_dir / "cache" / "playbooks",
         )
-        self.playbooks = loaded
-        self.playbook_errors = errors
         for err in errors:
             log.warning(f"playbook rejected: {err}", event_type="playbook.rejected")
+        return loaded, errors
+
+    def reload_playbooks(self) -> None:
+        """(Re)load the bundled library and the configured folders; bad files are kept aside."""
+        self.playbooks, self.playbook_errors = self.load_playbooks()
 
     def playbook(self, name: str) -> Playbook:
         """The loaded playbook called ``name``.
