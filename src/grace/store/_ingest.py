@@ -61,16 +61,16 @@ class IngestRecords(Reads):
         now = self.clock.now()
         rows = [
             (
-                event.id,
-                event.source,
-                event_key or event.id,
+                _clean(event.id),
+                _clean(event.source),
+                _clean(event_key or event.id),
                 # In UTC: SQLite keeps the wall time and drops the offset (read back as UTC).
                 event.time.astimezone(UTC) if event.time.tzinfo is not None else event.time,
                 now,
                 event.kind,
-                event.service,
+                _clean(event.service),
                 event.severity,
-                event.message,
+                _clean(event.message),
                 _jsonable(event.attributes) if event.attributes else {},
                 event.fingerprint(),
             )
@@ -250,7 +250,33 @@ def _insert_rows_sqlite(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> li
     return fresh
 
 
+def _clean(text: str) -> str:
+    """``text`` as every database stores it: NUL characters and lone surrogates (which
+    PostgreSQL and UTF-8 refuse) become U+FFFD. An event is a signal: a stray byte in a log
+    line must not cost the line."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
+def _cleaned(value: Any) -> Any:
+    if isinstance(value, str):
+        return _clean(value)
+    if isinstance(value, dict):
+        return {_clean(str(k)): _cleaned(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_cleaned(v) for v in value]
+    return value
+
+
 def _jsonable(value: Any) -> Any:
     import json
 
-    return json.loads(json.dumps(value, default=str))
+    dumped = json.dumps(value, default=str)
+    if "\\u0000" in dumped or "\\ud" in dumped:  # a NUL or a surrogate somewhere: rare
+        return _cleaned(json.loads(dumped))
+    return json.loads(dumped)

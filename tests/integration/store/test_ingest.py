@@ -62,3 +62,26 @@ def test_heartbeats_and_episodes(store: Store) -> None:
     assert store.resolve_episode("am:abc") is False
     assert store.episode_status("am:abc") == "resolved"
     assert store.episode_status("am:none") is None
+
+
+def test_text_no_database_takes_is_kept_as_replacement_characters(store: Store) -> None:
+    """A NUL or a lone surrogate (a stray byte in a log line, a fuzzer's string) would make
+    PostgreSQL refuse the row: it is stored as U+FFFD instead, the rest of the event intact."""
+    event = make_event(
+        "bad\x00byte \ud800 and 😀",
+        id="evt_nul",
+        service="api\x00",
+        attributes={"frames": ["f\x00", {"k\udfff": "v"}], "ok": "plain 😀", "n": 3},
+    )
+    assert store.insert_event(event) is True
+    with store.engine.connect() as conn:
+        message, service, attributes = conn.exec_driver_sql(
+            "SELECT message, service, attributes FROM events WHERE id = 'evt_nul'"
+        ).one()
+    assert message == "bad\ufffdbyte \ufffd and 😀"
+    assert service == "api\ufffd"
+    if isinstance(attributes, str):  # SQLite hands JSON back as text
+        import json
+
+        attributes = json.loads(attributes)
+    assert attributes == {"frames": ["f\ufffd", {"k\ufffd": "v"}], "ok": "plain 😀", "n": 3}
