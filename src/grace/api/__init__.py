@@ -94,6 +94,7 @@ def create_app(
         agent_runs,
         audit,
         cycles,
+        event_list,
         events,
         governance,
         health,
@@ -145,6 +146,7 @@ def create_app(
     for module in (
         health,
         events,
+        event_list,
         webhook_routes,
         heartbeats,
         governance,

@@ -14,6 +14,7 @@ from grace.store._governance import Approval as Approval
 from grace.store._governance import GroupState as GroupState
 from grace.store._governance import Suppression as Suppression
 from grace.store._governance import TargetBusy as TargetBusy
+from grace.store._ingest import RecordedEvent as RecordedEvent
 from grace.store._learning import OUTCOME_STATUSES as OUTCOME_STATUSES
 from grace.store._learning import OutcomeGroup as OutcomeGroup
 from grace.store._progress import RunnerProgress as RunnerProgress
@@ -34,6 +35,7 @@ __all__ = (
     "GroupState",
     "NotExternal",
     "OutcomeGroup",
+    "RecordedEvent",
     "RunnerProgress",
     "Store",
     "StoreCounters",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 
     from grace.types import Clock
 
-__all__ = ("IngestRecords",)
+__all__ = ("IngestRecords", "RecordedEvent")
 
 
 def _insert(conn: Connection, table: Table) -> Any:
@@ -40,6 +41,31 @@ def _insert(conn: Connection, table: Table) -> Any:
     from sqlalchemy.dialects import sqlite
 
     return sqlite.insert(table)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """An event as the store holds it: the event, when it arrived, its fingerprint."""
+
+    event: Event
+    received_at: datetime
+    fingerprint: str
+
+
+def _filtered(query: Any, service: str | None, kind: str | None, since: datetime | None) -> Any:
+    if service is not None:
+        query = query.where(_events.c.service == service)
+    if kind is not None:
+        query = query.where(_events.c.kind == kind)
+    if since is not None:
+        query = query.where(_events.c.received_at >= since)
+    return query
+
+
+def _utc(value: datetime) -> datetime:
+    stamped = aware(value)
+    assert stamped is not None
+    return stamped
 
 
 class IngestRecords(Reads):
@@ -92,12 +118,47 @@ class IngestRecords(Reads):
             inserted.discard(row[0])
         return fresh
 
-    def count_events(self) -> int:
-        """How many events were recorded."""
+    def count_events(
+        self, *, service: str | None = None, kind: str | None = None, since: datetime | None = None
+    ) -> int:
+        """How many events were recorded (of ``service``, of ``kind``, received since ``since``)."""
         from sqlalchemy import func
 
+        query = _filtered(select(func.count()).select_from(_events), service, kind, since)
         with self._read() as conn:
-            return int(conn.execute(select(func.count()).select_from(_events)).scalar_one())
+            return int(conn.execute(query).scalar_one())
+
+    def recent_events(
+        self,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        service: str | None = None,
+        kind: str | None = None,
+        since: datetime | None = None,
+    ) -> list[RecordedEvent]:
+        """Events as received, newest first (filtered like :meth:`count_events`)."""
+        query = _filtered(select(_events), service, kind, since)
+        query = query.order_by(_events.c.received_at.desc(), _events.c.id.desc())
+        with self._read() as conn:
+            rows = conn.execute(query.limit(limit).offset(offset)).all()
+        return [
+            RecordedEvent(
+                event=Event(
+                    id=r.id,
+                    time=_utc(r.time),
+                    source=r.source,
+                    kind=r.kind,
+                    service=r.service,
+                    severity=r.severity,
+                    message=r.message,
+                    attributes=dict(r.attributes or {}),
+                ),
+                received_at=_utc(r.received_at),
+                fingerprint=r.fingerprint,
+            )
+            for r in rows
+        ]
 
     def get_offset(self, source_id: str) -> tuple[str, int] | None:
         """``(file_key, offset)`` saved for a log source, or None."""

@@ -167,20 +167,11 @@ def run_view(engine: Engine, run_id: str) -> RunView:
 
 
 def event_rows(engine: Engine, *, limit: int = 100) -> tuple[list[dict[str, Any]], int]:
-    """The latest events Grace acted on (the event each recent run answered, newest first),
-    and how many events the store holds in all."""
-    seen: set[str] = set()
-    rows: list[dict[str, Any]] = []
-    for run in engine.store.list_runs(limit=limit * 5):
-        event = run.event
-        key = str(event.get("id", ""))
-        if not key or key == "manual" or key in seen:
-            continue
-        seen.add(key)
-        rows.append({"event": event, "run": run})
-        if len(rows) >= limit:
-            break
-    rows.sort(key=lambda r: str(r["event"].get("time", "")), reverse=True)
+    """The latest events received (newest first), each with the run it started if any, and
+    how many events the store holds in all."""
+    recorded = engine.store.recent_events(limit=limit)
+    started = {str(run.event.get("id", "")): run for run in engine.store.list_runs(limit=limit * 5)}
+    rows = [{"event": rec.event.to_dict(), "run": started.get(rec.event.id)} for rec in recorded]
     return rows, engine.store.count_events()
 
 

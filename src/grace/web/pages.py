@@ -204,7 +204,7 @@ async def _events(engine: Engine) -> dict[str, Any]:
 
 @router.get("/events", response_class=HTMLResponse)
 async def events_page(request: Request) -> HTMLResponse:
-    """The latest events Grace acted on, newest first, each with the run it started."""
+    """The latest events received, newest first, each with the run it started (if any)."""
     return await _page(request, "events.html", _events)
 
 

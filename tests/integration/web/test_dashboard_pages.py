@@ -39,8 +39,8 @@ def pending_run(engine: Engine, requested_by: str = "ops") -> Run:
 
 
 def finished_run(engine: Engine) -> Run:
-    """A ``clear_cache`` run answering an event whose message carries a script tag; it ran
-    one step and succeeded."""
+    """A ``clear_cache`` run answering a received event whose message carries a script tag;
+    it ran one step and succeeded."""
     event = Event(
         id="evt_1",
         time=datetime(2026, 1, 1, 11, 59, tzinfo=UTC),
@@ -51,6 +51,7 @@ def finished_run(engine: Engine) -> Run:
         message=f"cache full {EVIL}",
     )
     store = engine.store
+    store.insert_event(event)  # received, as the pipeline records every event
     run = engine.new_run("clear_cache", event=event, status=RunStatus.QUEUED)
     run = store.claim_run(run.id, owner="test", lease_s=600)
     attempt = store.begin_step(
