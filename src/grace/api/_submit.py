@@ -19,8 +19,6 @@ _MAX_LENGTHS = {"id": 64, "source": 300, "service": 200}
 _MAX_KEY = 200
 _STRING_FIELDS = ("id", "time", "source", "kind", "service", "severity", "message")
 _MAX_DETAILS = 20
-_TEXT_FIELDS = ("id", "source", "kind", "service", "severity", "message")
-"""Stored as text columns (attributes are JSON, where a NUL is escaped)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,10 +30,10 @@ class Submission:
 
 
 def check_bounds(event: Event, event_key: str | None, where: str) -> None:
-    """Refuse values longer than the store keeps, or holding a NUL character.
+    """Refuse values longer than the store keeps.
 
     Raises:
-        ConfigError: naming the field, and its length and the limit, or the NUL.
+        ConfigError: naming the field, its length and the limit.
     """
     for name, limit in _MAX_LENGTHS.items():
         value = getattr(event, name)
@@ -45,17 +43,6 @@ def check_bounds(event: Event, event_key: str | None, where: str) -> None:
     if event_key is not None and len(event_key) > _MAX_KEY:
         msg = f"{where}.event_key: {len(event_key)} characters long, at most {_MAX_KEY} allowed"
         raise ConfigError(msg, hint="use a digest of what identifies the event")
-    for name, value in (*((n, getattr(event, n)) for n in _TEXT_FIELDS), ("event_key", event_key)):
-        if value is not None and "\x00" in value:
-            msg, hint = _nul(f"{where}.{name}")
-            raise ConfigError(msg, hint=hint)
-
-
-def _nul(field: str) -> tuple[str, str]:
-    return (
-        f"{field}: contains a NUL character (\\x00), which the store cannot keep",
-        "remove it (PostgreSQL refuses NUL in text)",
-    )
 
 
 def _parse_one(item: Any, where: str) -> Submission:
@@ -75,9 +62,6 @@ def _parse_one(item: Any, where: str) -> Submission:
         if key is not None and len(key) > _MAX_KEY:
             msg = f"{where}.event_key: {len(key)} characters long, at most {_MAX_KEY} allowed"
             raise ConfigError(msg, hint="use a digest of what identifies the event")
-        if key is not None and "\x00" in key:
-            msg, hint = _nul(f"{where}.event_key")
-            raise ConfigError(msg, hint=hint)
         data = item["event"]
         where = f"{where}.event"
     if isinstance(data, dict):

@@ -97,27 +97,3 @@ def test_the_route_class_is_the_lean_one() -> None:
     [route] = router.routes
     assert isinstance(route, IntakeRoute)
     assert route.dependant.dependencies == []
-
-
-@pytest.mark.parametrize(
-    ("body", "field"),
-    [
-        ({"kind": "log", "message": "a\u0000b"}, "body.message"),
-        ({"kind": "log", "message": "x", "service": "\u0000"}, "body.service"),
-        ({"event": {"kind": "log", "source": "s\u0000"}, "event_key": "k"}, "body.event.source"),
-        ({"event": {"kind": "log"}, "event_key": "k\u0000"}, "body.event_key"),
-    ],
-)
-async def test_a_nul_character_in_a_text_field_is_a_422(
-    client: httpx.AsyncClient, ingest: FakeIngest, body: dict[str, Any], field: str
-) -> None:
-    """PostgreSQL refuses NUL in text (a 500 before); the field is named and nothing submitted.
-
-    Attributes may hold one: they are stored as JSON, where it is escaped.
-    """
-    response = await client.post("/api/events", json=body)
-    assert response.status_code == 422
-    assert response.json()["error"].startswith(f"{field}: contains a NUL character")
-    assert ingest.calls == []
-    fine = {"kind": "log", "message": "x", "attributes": {"raw": "a\u0000b"}}
-    assert (await client.post("/api/events", json=fine)).status_code == 202
