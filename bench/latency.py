@@ -29,6 +29,7 @@ import httpx
 from grace.config import Settings
 from grace.daemon import Daemon
 from grace.logs import configure_logging
+from grace.tokens import Role
 
 PLAYBOOKS = {
     "on_line": """
@@ -61,8 +62,12 @@ def free_port() -> int:
 
 
 async def wait_attempt(store, marker: str, phase_done: bool = False) -> datetime:
-    """Wall time the first attempt of the run whose event carries ``marker`` started (or ended)."""
-    while True:
+    """Wall time the first attempt of the run whose event carries ``marker`` started (or ended).
+
+    Gives up after 60 s (a bench that hangs tells nobody anything).
+    """
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
         runs = await anyio.to_thread.run_sync(lambda: store.list_runs(limit=5))
         for run in runs:
             if marker in run.event.get("message", ""):
@@ -74,6 +79,8 @@ async def wait_attempt(store, marker: str, phase_done: bool = False) -> datetime
                     if a.finished_at is not None:
                         return a.finished_at
         await anyio.sleep(0.005)  # poll gently: the probe must not slow down what it measures
+    msg = f"no run started for {marker!r} within 60 s"
+    raise TimeoutError(msg)
 
 
 async def bare_tail(path: Path, marker: bytes, poll: float) -> float:
@@ -109,10 +116,13 @@ async def run(n: int) -> dict[str, dict[str, float]]:
         configure_logging(log_dir=settings.log_dir, level="WARNING", console=False)
         daemon = Daemon.create(settings)
         store = daemon.engine.store
+        # The API needs a token (auth is on by default): an operator's, as a sender would hold.
+        _, secret = store.create_token(name="bench", role=Role.OPERATOR, by="bench")
+        auth = {"Authorization": f"Bearer {secret}"}
         async with anyio.create_task_group() as tg:
             await tg.start(partial(daemon.run, install_signals=False))
             base = f"http://127.0.0.1:{port}"
-            async with httpx.AsyncClient() as client:
+            async with httpx.AsyncClient(headers=auth) as client:
                 for _ in range(200):
                     try:
                         if (await client.get(f"{base}/health")).status_code == 200:
@@ -150,9 +160,10 @@ async def run(n: int) -> dict[str, dict[str, float]]:
                     base_b.append((time.time() - t0) * 1000)
                     marker = f"POST {i}"
                     t0 = time.time()
-                    await client.post(
+                    sent = await client.post(
                         f"{base}/api/events", json={"kind": "api_error", "message": marker}
                     )
+                    sent.raise_for_status()
                     started = await wait_attempt(store, marker)
                     grace_b.append((started.timestamp() - t0) * 1000)
                 results["b"] = {
@@ -169,9 +180,10 @@ async def run(n: int) -> dict[str, dict[str, float]]:
                     base_c.append((time.time() - t0) * 1000)
                     marker = f"SHELL {i}"
                     t0 = time.time()
-                    await client.post(
+                    sent = await client.post(
                         f"{base}/api/events", json={"kind": "api_error", "message": marker}
                     )
+                    sent.raise_for_status()
                     ended = await wait_attempt(store, marker, phase_done=True)
                     grace_c.append((ended.timestamp() - t0) * 1000)
                 results["c"] = {

@@ -147,10 +147,10 @@ class TestErrors:
 
     @pytest.mark.anyio
     async def test_a_wrong_method_is_a_json_405(self, client: httpx.AsyncClient) -> None:
-        """``GET /api/events`` says the method is not allowed."""
-        response = await client.get("/api/events")
+        """``PUT /api/events`` says the method is not allowed."""
+        response = await client.put("/api/events", json={})
         assert response.status_code == 405
-        assert response.json()["error"] == "GET is not allowed on /api/events"
+        assert response.json()["error"] == "PUT is not allowed on /api/events"
 
     @pytest.mark.anyio
     async def test_a_store_outage_is_a_503_so_senders_retry(

@@ -58,7 +58,7 @@ ALL_ROWS = 2**31 - 1
 """``limit`` that means every row (for totals the store cannot count yet)."""
 
 Limit = Annotated[int, Query(ge=1, le=500, description="Items per page (1…500).")]
-Offset = Annotated[int, Query(ge=0, description="Items to skip.")]
+Offset = Annotated[int, Query(ge=0, le=2**31 - 1, description="Items to skip.")]
 PlaybookFilter = Annotated[
     str | None, Query(max_length=200, description="Only runs of this playbook.")
 ]

@@ -76,7 +76,8 @@ async def entries(
         str | None, Query(max_length=200, description="Only this subject (a run id…).")
     ] = None,
     after_seq: Annotated[
-        int, Query(ge=0, description="Only entries after this seq (to follow the log).")
+        int,
+        Query(ge=0, le=2**63 - 1, description="Only entries after this seq (to follow the log)."),
     ] = 0,
     order: Annotated[
         Literal["asc", "desc"], Query(description="``asc``: chain order; ``desc``: newest first.")

@@ -186,7 +186,7 @@ def _stop(value: dict[str, Any] | None) -> StopReply:
 async def list_pending(
     engine: EngineDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> PendingReply:
     """Runs proposed, awaiting approval or blocked by the change window, oldest first.
 
