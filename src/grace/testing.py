@@ -6,6 +6,9 @@ Use them in your own tests of playbooks and actions, as Grace's suite does.
 from __future__ import annotations
 
 import itertools
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -17,13 +20,23 @@ from grace.events import Event
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from grace.config import Settings
+    from grace.daemon import Daemon
     from grace.engine import Engine
     from grace.ingest import Submitted
     from grace.matching import Matcher
     from grace.pipeline import Decider
     from grace.store import Store
 
-__all__ = ("FakeClock", "SequentialIds", "StoreIngest", "decider_for", "make_event")
+__all__ = (
+    "FakeClock",
+    "SequentialIds",
+    "StoreIngest",
+    "decider_for",
+    "free_port",
+    "make_event",
+    "serving",
+)
 
 
 class FakeClock:
@@ -141,3 +154,40 @@ class StoreIngest:
 
     async def heartbeat(self, name: str, *, detail: dict[str, object] | None = None) -> None:
         await anyio.to_thread.run_sync(lambda: self.store.beat(name, detail=dict(detail or {})))
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@asynccontextmanager
+async def serving(settings: Settings, *, reload_interval_s: float = 0.2) -> AsyncIterator[Daemon]:
+    """A real daemon (sources, pipeline, runner, HTTP on ``settings.listen``) for the block's
+    duration, as ``grace serve`` runs it, minus signal handling; its HTTP answers before the
+    block starts, and its engine is closed after."""
+    from functools import partial
+
+    import httpx
+
+    from grace.daemon import Daemon
+
+    daemon = Daemon.create(settings)
+    daemon.reload_interval_s = reload_interval_s
+    try:
+        async with anyio.create_task_group() as tg:
+            await tg.start(partial(daemon.run, install_signals=False))
+            url = f"http://{settings.listen}/health"
+            async with httpx.AsyncClient() as client:
+                for _ in range(500):
+                    try:
+                        if (await client.get(url)).status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        await anyio.sleep(0.02)
+            yield daemon
+            tg.cancel_scope.cancel()
+    finally:
+        daemon.engine.close()

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import socket
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from functools import partial
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +10,7 @@ import anyio
 import pytest
 
 from grace.config import Settings
-from grace.daemon import Daemon
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from grace.testing import free_port, serving
 
 
 @pytest.fixture
@@ -48,30 +38,6 @@ def daemon_settings(
     return make
 
 
-@asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[Daemon]:
-    """Run a daemon until the block ends; its HTTP intake answers before the block starts."""
-    import httpx
-
-    daemon = Daemon.create(settings)
-    daemon.reload_interval_s = 0.2
-    try:
-        async with anyio.create_task_group() as tg:
-            await tg.start(partial(daemon.run, install_signals=False))
-            url = f"http://{settings.listen}/health"
-            async with httpx.AsyncClient() as client:
-                for _ in range(200):
-                    try:
-                        if (await client.get(url)).status_code == 200:
-                            break
-                    except httpx.HTTPError:
-                        await anyio.sleep(0.02)
-            yield daemon
-            tg.cancel_scope.cancel()
-    finally:
-        daemon.engine.close()
-
-
 async def wait_for(
     predicate: Callable[[], Any], seconds: float = 20, what: str = "condition"
 ) -> Any:
@@ -88,7 +54,7 @@ async def wait_for(
 @pytest.fixture
 def run_daemon() -> Callable[[Settings], Any]:
     """``async with run_daemon(settings) as daemon:`` — a daemon for the block's duration."""
-    return running
+    return serving
 
 
 @pytest.fixture

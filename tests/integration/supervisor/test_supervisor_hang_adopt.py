@@ -57,7 +57,7 @@ async def test_sigstop_is_detected_and_restarted_within_the_bound(harness: Harne
         )
         took = time.monotonic() - frozen
         tg.cancel_scope.cancel()
-    # The bound (interval × failures + timeout + 0.5 s) is measured by bench/restart.py;
+    # The bound (interval x failures + timeout + 0.5 s) is measured by bench/restart.py;
     # here a loaded machine gets slack, and the test proves the hang is caught, not the speed.
     bound = INTERVAL * FAILURES + TIMEOUT + 0.5
     assert took <= bound + 3.0, f"hang → answering took {took:.2f}s (bound {bound:.2f}s)"

@@ -13,7 +13,6 @@ from dashboard_support import (
     CHROMIUM,
     CLEAN,
     NO_WINDOWS,
-    StoreIngest,
     require_everything,
     risky_playbook,
 )
@@ -21,7 +20,7 @@ from dashboard_support import (
 from grace.api import create_app
 from grace.config import Settings
 from grace.engine import Engine
-from grace.testing import FakeClock, SequentialIds
+from grace.testing import FakeClock, SequentialIds, StoreIngest
 
 
 @pytest.fixture

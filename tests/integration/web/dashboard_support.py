@@ -9,22 +9,12 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-import anyio
 import httpx
 
-from grace.config import Settings
-from grace.daemon import Daemon
 from grace.engine import Engine
-from grace.events import Event
-from grace.ingest import Submitted
-from grace.store import Store
 from grace.tokens import Role
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -85,30 +75,6 @@ def risky_playbook(settle_s: float = 0.0) -> str:
     return RISKY.replace("SETTLE", f"{settle_s:g}")
 
 
-class StoreIngest:
-    """:class:`grace.ingest.Ingest` straight onto the store (ingestion is not under test)."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    async def submit(self, event: Event, *, event_key: str | None = None) -> Submitted:
-        fresh = await anyio.to_thread.run_sync(
-            partial(self.store.insert_event, event, event_key=event_key)
-        )
-        return Submitted(fresh, event.id, "" if fresh else "duplicate")
-
-    async def open_episode(self, key: str, *, service: str = "") -> bool:
-        return await anyio.to_thread.run_sync(
-            partial(self.store.open_episode, key, service=service)
-        )
-
-    async def resolve_episode(self, key: str) -> bool:
-        return await anyio.to_thread.run_sync(self.store.resolve_episode, key)
-
-    async def heartbeat(self, name: str, *, detail: dict[str, object] | None = None) -> None:
-        await anyio.to_thread.run_sync(partial(self.store.beat, name, detail=dict(detail or {})))
-
-
 def new_token(engine: Engine, role: Role, name: str) -> str:
     """A fresh token's secret."""
     _, secret = engine.store.create_token(name=name, role=role, by="test")
@@ -135,33 +101,3 @@ def form_csrf(html: str) -> str:
 
 
 # -- the browser test's daemon ----------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@asynccontextmanager
-async def serving(settings: Settings) -> AsyncIterator[Daemon]:
-    """A real daemon (pipeline, runner, HTTP on ``settings.listen``) for the block's duration,
-    as ``grace serve`` runs it; its HTTP answers before the block starts."""
-    daemon = Daemon.create(settings)
-    daemon.reload_interval_s = 0.2
-    try:
-        async with anyio.create_task_group() as tg:
-            await tg.start(partial(daemon.run, install_signals=False))
-            url = f"http://{settings.listen}/health"
-            async with httpx.AsyncClient() as client:
-                for _ in range(200):
-                    try:
-                        if (await client.get(url)).status_code == 200:
-                            break
-                    except httpx.HTTPError:
-                        await anyio.sleep(0.02)
-            yield daemon
-            tg.cancel_scope.cancel()
-    finally:
-        daemon.engine.close()

@@ -19,14 +19,13 @@ from dashboard_support import (
     ARTIFACTS,
     CLEAN,
     NO_WINDOWS,
-    free_port,
     new_token,
     risky_playbook,
-    serving,
 )
 
 from grace.config import Settings
 from grace.runs import RunStatus
+from grace.testing import free_port, serving
 from grace.tokens import Role
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]

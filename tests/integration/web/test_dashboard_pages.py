@@ -12,7 +12,6 @@ import httpx
 import pytest
 from dashboard_support import (
     EVIL,
-    StoreIngest,
     form_csrf,
     log_in,
     new_token,
@@ -22,6 +21,7 @@ from grace.api import create_app
 from grace.engine import Engine
 from grace.events import Event
 from grace.runs import Run, RunStatus, StepPhase, StepStatus
+from grace.testing import StoreIngest
 from grace.tokens import Role
 from grace.web import STATIC_DIR
 
