@@ -93,7 +93,7 @@ def faulty(
 ) -> Callable[[str], Settings]:
     """Settings whose smoke stage runs the seven faults, with the bundled fix playbooks loaded."""
     monkeypatch.delenv("GRACE_BOOT_TEST_GITHUB_TOKEN", raising=False)
-    monkeypatch.chdir(tmp_path)  # the unicode fix writes ./.env
+    monkeypatch.chdir(tmp_path)
     work = tmp_path / "app"
     work.mkdir()
 
@@ -129,7 +129,6 @@ def test_observe_mode_proposes_each_fix(
         assert fix.fix_playbook.startswith("boot_fix_")
     assert fixes["missing_env_secret"].captures == {"key": "GRACE_BOOT_TEST_GITHUB_TOKEN"}
     assert fixes["circular_import"].captures["module"] == "app_models"
-    assert not Path(".env").exists()  # nothing ran
     text = (settings.log_dir / "last_boot_report.txt").read_text()
     for pattern in PATTERNS:
         assert f"{pattern} → boot_fix_" in text
@@ -157,7 +156,8 @@ def test_execute_mode_applies_each_fix(
         assert fix.outcome == "applied", (pattern, fix)
         assert fix.run_status == "succeeded", (pattern, fix)
         assert fix.verified is False
-    assert "PYTHONUTF8=1" in Path(".env").read_text()  # the unicode fix really set it
+    unicode_run = fixes["unicode_logging_crash"].run_id
+    assert unicode_run is not None
     assert {r["playbook"] for r in report.playbooks_run} == {f.fix_playbook for f in report.fixes}
     stats = json.loads(
         (settings.data_dir / "knowledge" / "startup_failures_stats.json").read_text()
