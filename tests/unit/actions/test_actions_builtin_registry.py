@@ -11,6 +11,13 @@ from grace.actions import ActionDefinition, default_registry, definition_of
 
 FLAGS: dict[str, tuple[str, bool, bool, tuple[str, ...]]] = {
     # name: (risk, idempotent, destructive, outputs)
+    "code.fix_mechanical": ("medium", True, True, ("fixed", "backups", "skipped")),
+    "code.syntax_scan": (
+        "low",
+        True,
+        False,
+        ("files_scanned", "errors", "count", "mechanical_count", "other_count", "truncated"),
+    ),
     "env.set": ("medium", True, False, ("path", "key", "backup_path")),
     "file.backup": ("low", True, False, ("backup_path",)),
     "file.restore": ("medium", True, True, ("restored_from", "backup_path")),

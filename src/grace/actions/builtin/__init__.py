@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from grace.actions.builtin.backups import backup_file as backup_file
 from grace.actions.builtin.backups import restore_file as restore_file
+from grace.actions.builtin.code import fix_mechanical as fix_mechanical
+from grace.actions.builtin.code import syntax_scan as syntax_scan
 from grace.actions.builtin.dotenv import set_env as set_env
 from grace.actions.builtin.files import write_file as write_file
 from grace.actions.builtin.flags import set_flag as set_flag
@@ -25,6 +27,7 @@ from grace.actions.builtin.wait import wait_until as wait_until
 
 __all__ = (
     "backup_file",
+    "fix_mechanical",
     "http_check",
     "http_request",
     "open_ticket",
@@ -37,6 +40,7 @@ __all__ = (
     "set_env",
     "set_flag",
     "sleep_for",
+    "syntax_scan",
     "wait_until",
     "write_file",
     "write_log",
