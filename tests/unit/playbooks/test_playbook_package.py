@@ -64,7 +64,7 @@ def test_a_cache_hit_imports_neither_ruamel_nor_croniter(tmp_path: Path) -> None
         from grace.playbooks import load_library
         from pathlib import Path
         loaded, errors = load_library(
-            [Path({str(folder)!r})], registry=make_registry(), cache_dir=Path({str(tmp_path / "cache")!r})
+            [Path({str(folder)!r})], registry=make_registry(), include_bundled=False, cache_dir=Path({str(tmp_path / "cache")!r})
         )
         assert loaded and not errors, errors
         heavy = {{m.split(".")[0] for m in sys.modules}} & {{"ruamel", "croniter"}}
