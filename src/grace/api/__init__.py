@@ -89,7 +89,7 @@ def create_app(
     from grace import __version__
     from grace.api._auth import authorize
     from grace.api._deps import ApiState
-    from grace.api._errors import BodyLimit, install_error_handlers
+    from grace.api._errors import BodyLimit, RefuseNul, install_error_handlers
     from grace.api.routes import (
         agent_runs,
         audit,
@@ -142,6 +142,7 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(RefuseNul)
     _install_auth(app, settings, engine, auth)
     for module in (
         health,

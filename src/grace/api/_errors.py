@@ -27,7 +27,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from grace.errors import ConfigError, GraceError, StoreError
 
-__all__ = ("ApiError", "BodyLimit", "BodyTooLarge", "install_error_handlers", "parse_json")
+__all__ = (
+    "ApiError",
+    "BodyLimit",
+    "BodyTooLarge",
+    "RefuseNul",
+    "install_error_handlers",
+    "parse_json",
+)
 
 
 class ApiError(Exception):
@@ -71,6 +78,28 @@ class BodyTooLarge(HTTPException):
     def __init__(self, limit: int) -> None:
         super().__init__(status_code=413, detail=_too_large(limit)[0])
         self.limit = limit
+
+
+class RefuseNul:
+    """ASGI middleware refusing a URL that holds a NUL character (``%00``) with a JSON 422.
+
+    No stored text holds one (events keep U+FFFD instead), and PostgreSQL refuses a NUL in any
+    query parameter, so a filter or an id carrying one can only be a mistake or a probe.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and ("\x00" in scope["path"] or b"%00" in scope["query_string"]):
+            response = _reply(
+                422,
+                "the URL holds a NUL character (%00)",
+                "no name, id or filter value contains one: remove it",
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 class BodyLimit:

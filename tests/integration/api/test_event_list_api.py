@@ -46,3 +46,19 @@ async def test_a_bad_filter_is_a_422(api_client: httpx.AsyncClient) -> None:
     assert bad.status_code == 422
     assert bad.json()["error"].startswith("query.kind")
     assert (await api_client.get("/api/events", params={"limit": 0})).status_code == 422
+
+
+async def test_a_nul_in_the_url_is_a_422_not_a_database_error(
+    api_client: httpx.AsyncClient,
+) -> None:
+    """PostgreSQL refuses a NUL in any query parameter (schemathesis found the 500 through
+    ``GET /api/agent/runs?playbook=%00…``): the app answers 422 before any route runs."""
+    for url in (
+        "/api/agent/runs?playbook=%00x",
+        "/api/events?service=a%00",
+        "/api/agent/runs/run%00x/timeline",
+    ):
+        reply = await api_client.get(url)
+        assert reply.status_code == 422, url
+        assert reply.json()["error"] == "the URL holds a NUL character (%00)"
+    assert (await api_client.get("/api/agent/runs?playbook=x")).status_code == 200
