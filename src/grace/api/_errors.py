@@ -185,13 +185,15 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, on_crash)
 
 
-def parse_json(raw: bytes) -> Any:
-    """The JSON in ``raw``; :class:`ApiError` 400 naming the position when it is malformed."""
+def parse_json(raw: bytes, *, keep_nul: bool = False) -> Any:
+    """The JSON in ``raw``; :class:`ApiError` 400 naming the position when it is malformed,
+    422 when a string holds a NUL character or a lone surrogate (no database column takes
+    them) unless ``keep_nul`` (events: the store keeps U+FFFD in their place)."""
     if not raw.strip():
         msg = "the request body is empty"
         raise ApiError(400, msg, hint="send a JSON body with Content-Type: application/json")
     try:
-        return json.loads(raw)
+        value = json.loads(raw)
     except UnicodeDecodeError as exc:
         msg = f"the request body is not UTF-8: {exc.reason} at byte {exc.start}"
         raise ApiError(400, msg, hint="send UTF-8 encoded JSON") from exc
@@ -200,3 +202,32 @@ def parse_json(raw: bytes) -> Any:
             f"the request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         )
         raise ApiError(400, msg, hint="check the JSON syntax (e.g. with jq .)") from exc
+    if not keep_nul and (b"\\u0000" in raw or b"\\ud" in raw.lower()):
+        where = _bad_text(value, "body")
+        if where is not None:
+            msg = f"{where}: text holds a NUL character or a lone surrogate"
+            raise ApiError(422, msg, hint="send valid Unicode text without \\u0000")
+    return value
+
+
+def _bad_text(value: Any, where: str) -> str | None:
+    """Where in ``value`` a string holds a NUL or a lone surrogate, or None."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return where
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return where
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _bad_text(key, where) or _bad_text(item, f"{where}.{key}")
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _bad_text(item, f"{where}[{index}]")
+            if found is not None:
+                return found
+    return None

@@ -62,3 +62,17 @@ async def test_a_nul_in_the_url_is_a_422_not_a_database_error(
         assert reply.status_code == 422, url
         assert reply.json()["error"] == "the URL holds a NUL character (%00)"
     assert (await api_client.get("/api/agent/runs?playbook=x")).status_code == 200
+
+
+async def test_a_nul_in_a_body_is_a_422_except_for_events(api_client: httpx.AsyncClient) -> None:
+    """Bodies other than events refuse text no database takes; an event keeps U+FFFD."""
+    refused = await api_client.post(
+        "/api/silences",
+        json={"matchers": ["service=api"], "author": "al\u0000ice", "comment": "x"},
+    )
+    assert refused.status_code == 422
+    assert refused.json()["error"] == "body.author: text holds a NUL character or a lone surrogate"
+    kept = await api_client.post("/api/events", json={"kind": "log", "message": "a\u0000b"})
+    assert kept.status_code == 202
+    listed = (await api_client.get("/api/events")).json()["items"]
+    assert listed[0]["message"] == "a\ufffdb"

@@ -77,4 +77,6 @@ async def post_events(request: Request) -> EventsReply:
     """
     state = request.app.state.grace
     assert isinstance(state, ApiState)
-    return await submit_all(state.ingest, parse_events(parse_json(await request.body())))
+    return await submit_all(
+        state.ingest, parse_events(parse_json(await request.body(), keep_nul=True))
+    )
