@@ -7,7 +7,14 @@ from typing import Any
 
 from grace.runs import Run, RunStatus, StepAttempt, StepPhase, StepStatus, Ticket
 
-__all__ = ("aware", "run_from_row", "run_values", "step_from_row", "ticket_from_row")
+__all__ = ("aware", "run_from_row", "run_values", "step_from_row", "ticket_from_row", "utc")
+
+
+def utc(value: datetime) -> datetime:
+    """:func:`aware` for a column that is never NULL."""
+    stamped = aware(value)
+    assert stamped is not None
+    return stamped
 
 
 def aware(value: datetime | None) -> datetime | None:

@@ -26,7 +26,7 @@ from sqlalchemy import func, insert, select, update
 from grace.audit._chain import AuditDraft
 from grace.errors import RunError
 from grace.runs import TERMINAL_STATUSES, Run, RunStatus, StepAttempt, StepPhase, StepStatus
-from grace.store._convert import aware, run_from_row, run_values, step_from_row
+from grace.store._convert import aware, run_from_row, run_values, step_from_row, utc
 from grace.store._reads import Reads
 from grace.store._tables import events as _events
 from grace.store._tables import runs as _runs
@@ -184,7 +184,7 @@ class ExternalRuns(Reads):
         if status not in RECORDED_STEP:
             msg = f"a recorded step is succeeded, failed or skipped, not {status.value}"
             raise ValueError(msg)
-        started_at, finished_at = _utc(started_at), _utc(finished_at)
+        started_at, finished_at = utc(started_at), utc(finished_at)
         if finished_at < started_at:
             msg = f"step {step!r} ends ({finished_at}) before it starts ({started_at})"
             raise ValueError(msg)
@@ -327,11 +327,5 @@ def _event_dict(conn: Connection, event_id: str) -> dict[str, Any] | None:
     }
 
 
-def _utc(value: datetime) -> datetime:
-    moment = aware(value)
-    assert moment is not None
-    return moment
-
-
 def _iso(value: datetime) -> str:
-    return _utc(value).isoformat()
+    return utc(value).isoformat()

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Dialect, Table, select, update
 from sqlalchemy.exc import DBAPIError
 
 from grace.events import Event
-from grace.store._convert import aware
+from grace.store._convert import aware, utc
 from grace.store._reads import Reads
 from grace.store._tables import episodes as _episodes
 from grace.store._tables import events as _events
@@ -60,12 +60,6 @@ def _filtered(query: Any, service: str | None, kind: str | None, since: datetime
     if since is not None:
         query = query.where(_events.c.received_at >= since)
     return query
-
-
-def _utc(value: datetime) -> datetime:
-    stamped = aware(value)
-    assert stamped is not None
-    return stamped
 
 
 class IngestRecords(Reads):
@@ -146,7 +140,7 @@ class IngestRecords(Reads):
             RecordedEvent(
                 event=Event(
                     id=r.id,
-                    time=_utc(r.time),
+                    time=utc(r.time),
                     source=r.source,
                     kind=r.kind,
                     service=r.service,
@@ -154,7 +148,7 @@ class IngestRecords(Reads):
                     message=r.message,
                     attributes=dict(r.attributes or {}),
                 ),
-                received_at=_utc(r.received_at),
+                received_at=utc(r.received_at),
                 fingerprint=r.fingerprint,
             )
             for r in rows

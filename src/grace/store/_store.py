@@ -31,7 +31,7 @@ from grace.runs import (
     Ticket,
 )
 from grace.store import _audit_sql
-from grace.store._convert import run_from_row, run_values, step_from_row, ticket_from_row
+from grace.store._convert import run_from_row, run_values, step_from_row, ticket_from_row, utc
 from grace.store._cycles import CycleReads
 from grace.store._database import create_db_engine, migrate
 from grace.store._external_runs import EXTERNAL_TRIGGER, ExternalRuns
@@ -288,7 +288,7 @@ class Store(
             status = RunStatus(row.status)
             lease_live = (
                 row.lease_expires_at is not None
-                and _utc(row.lease_expires_at) > tx.now
+                and utc(row.lease_expires_at) > tx.now
                 and row.lease_owner != owner
             )
             if status not in (RunStatus.QUEUED, RunStatus.RUNNING) or (
@@ -720,14 +720,6 @@ class Store(
             )
             raise FenceLost(msg)
         return row
-
-
-def _utc(value: datetime) -> datetime:
-    from grace.store._convert import aware
-
-    out = aware(value)
-    assert out is not None
-    return out
 
 
 def open_store(url: str, *, clock: Clock | None = None, ids: IdFactory | None = None) -> Store:

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from grace.audit._chain import AuditDraft
 from grace.errors import ConfigError
-from grace.store._convert import aware
+from grace.store._convert import aware, utc
 from grace.store._reads import Reads
 from grace.store._tables import api_tokens as _tokens
 from grace.store._tables import controls as _controls
@@ -41,18 +41,12 @@ def _token(row: Any) -> ApiToken:
         name=row.name,
         role=Role[row.role.upper()],
         prefix=row.prefix,
-        created_at=_utc(row.created_at),
+        created_at=utc(row.created_at),
         created_by=row.created_by,
         expires_at=aware(row.expires_at),
         revoked_at=aware(row.revoked_at),
         last_used_at=aware(row.last_used_at),
     )
-
-
-def _utc(value: datetime) -> datetime:
-    stamped = aware(value)
-    assert stamped is not None
-    return stamped
 
 
 class TokenRecords(Reads):
