@@ -44,7 +44,6 @@ __all__ = (
     "StepReply",
     "TimelineReply",
     "as_utc",
-    "refuse_bad_text",
     "router",
     "step_reply",
     "step_times",
@@ -308,25 +307,6 @@ _RUN_ERRORS: dict[int | str, dict[str, object]] = {
 }
 
 
-def refuse_bad_text(value: Any, where: str = "body") -> None:
-    """Refuse strings no database column takes: NUL characters and lone surrogates.
-
-    Raises:
-        ApiError: 422 naming the first such string (``body.outputs.log``).
-    """
-    if isinstance(value, str):
-        if "\x00" in value or any("\ud800" <= ch <= "\udfff" for ch in value):
-            msg = f"{where}: text holds a NUL character or a lone surrogate"
-            raise ApiError(422, msg, hint="send valid Unicode text without \\u0000")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            refuse_bad_text(key, where)
-            refuse_bad_text(item, f"{where}.{key}")
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            refuse_bad_text(item, f"{where}[{index}]")
-
-
 def step_times(body: RecordStepBody, *, now: datetime) -> tuple[datetime, datetime]:
     """``(started, ended)`` for a step from whichever of the three times were given.
 
@@ -427,7 +407,6 @@ async def record_run(engine: EngineDep, principal: PrincipalDep, body: JsonBody)
     """Open a run performed outside Grace's runner: it is ``running`` (``trigger`` is
     ``external``) until completed, listed with the active runs, audited (``run.created``,
     ``run.started``), and never executed by Grace's workers."""
-    refuse_bad_text(body)
     request = parse_body(RecordRunBody, body)
     agent = acting_as(principal, request.agent, "agent")
     started_at = as_utc(request.started_at, "body.started_at")
@@ -462,7 +441,6 @@ async def record_step(
 ) -> StepReply:
     """Append a finished step attempt (``succeeded``, ``failed`` or ``skipped``) to a recorded
     run; audited as ``step.<status>``. Its times lie between the run's start and now."""
-    refuse_bad_text(body)
     request = parse_body(RecordStepBody, body)
     request = request.model_copy(
         update={
@@ -508,7 +486,6 @@ async def complete_run(
 ) -> RunReply:
     """End a recorded run ``succeeded`` or ``failed``; audited as ``run.<status>``. A run is
     completed once: a second time is a 409."""
-    refuse_bad_text(body)
     request = parse_body(CompleteBody, body)
     finished_at = as_utc(request.finished_at, "body.finished_at")
     run = await _recorded(engine, run_id)
