@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import importlib
 from collections.abc import Iterable, Iterator
 from importlib.metadata import entry_points
 from types import ModuleType
@@ -101,9 +100,12 @@ def default_registry() -> ActionRegistry:
     """Built-ins plus every installed ``grace.actions`` entry point."""
     registry = ActionRegistry()
     # Built-ins are always there, even when the package metadata is not installed (a source tree).
-    registry.register_from(importlib.import_module("grace.actions.builtin"))
+    from grace.actions import builtin
+
+    for module in builtin.modules():
+        registry.register_from(module)
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.value == "grace.actions.builtin":
+        if ep.value == builtin.__name__:
             continue
         try:
             loaded = ep.load()
