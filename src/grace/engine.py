@@ -112,6 +112,7 @@ class Engine:
                 data_dir=settings.data_dir,
                 backup_keep=settings.backup_keep,
                 config=settings.config,
+                database_url=settings.effective_database_url,
             ),
             tickets=self.store,
             launcher=self,

@@ -100,6 +100,14 @@ class ActionContext:
     """Extra environment for child processes, on top of Grace's own."""
     logger: Any = None
     """A structlog logger bound to the run and step."""
+    database_url: str = ""
+    """The URL of the store Grace runs on ("" outside an engine): for actions that open it."""
+
+    def store_url(self, override: str | None = None) -> str:
+        """``override``, else the engine's store, else the data dir's SQLite file."""
+        return (
+            override or self.database_url or f"sqlite:///{(self.data_dir / 'grace.db').as_posix()}"
+        )
 
 
 P = TypeVar("P", bound=ActionParams)

@@ -33,9 +33,6 @@ services_app = typer.Typer(
 )
 app.add_typer(services_app, name="services")
 
-DAEMON_FRESH_S = 3.0
-"""A supervisor heartbeat younger than this means a ``grace serve`` is listening."""
-
 
 def _configs(ctx: typer.Context) -> list[ServiceConfig]:
     from grace.supervisor import parse_services
@@ -125,22 +122,16 @@ def list_services(ctx: typer.Context, json_out: JsonOpt = False) -> None:
     _console().print(table)
 
 
-def _daemon_listening(store: Store) -> bool:
-    from grace.supervisor import HEARTBEAT_NAME
-
-    seen = store.last_beats().get(HEARTBEAT_NAME)
-    return seen is not None and (datetime.now(UTC) - seen).total_seconds() < DAEMON_FRESH_S
-
-
 def _act(ctx: typer.Context, action: str, names: list[str], by: str, json_out: bool) -> None:
     from grace.store import open_store
+    from grace.supervisor import daemon_listening
 
     settings = _state(ctx).settings()
     configs = _configs(ctx)
     targets = configs if names == ["*"] else [_pick(configs, n) for n in names]
     store = open_store(settings.effective_database_url)
     try:
-        if _daemon_listening(store):
+        if daemon_listening(store) is not None:
             _through_daemon(settings, store, action, names, targets, by)
             via = "grace serve"
         else:
@@ -168,28 +159,22 @@ def _through_daemon(
     targets: list[ServiceConfig],
     by: str,
 ) -> None:
-    from grace.store._services import ServiceControls
-    from grace.supervisor import read_state
+    from grace.supervisor import request_and_wait
 
-    before = {c.name: read_state(settings.data_dir, c.name) for c in targets}
-    asked = datetime.now(UTC).isoformat()
-    for name in names:  # "*": one request for every service
-        ServiceControls(store).request(name, action, by=by)
-    wanted = "stopped" if action == "stop" else "running"
-    deadline = time.monotonic() + max(c.stop_timeout_s for c in targets) + 10.0
-    pending = {c.name for c in targets}
-    while pending and time.monotonic() < deadline:
-        for name in list(pending):
-            state = read_state(settings.data_dir, name)
-            old = before[name]
-            if state is None or state.updated_at < asked:
-                continue
-            moved = action != "restart" or old is None or state.pid != old.pid
-            if state.status in (wanted, "fatal") and moved:
-                pending.discard(name)
-        time.sleep(0.05)
+    outcomes = asyncio.run(
+        request_and_wait(
+            store,
+            settings.data_dir,
+            action,  # type: ignore[arg-type]
+            [c.name for c in targets],
+            by=by,
+            request_all=names == ["*"],
+            timeout_s=max(c.stop_timeout_s for c in targets) + 10.0,
+        )
+    )
+    pending = sorted(o.name for o in outcomes if not o.done)
     if pending:
-        msg = f"grace serve has not finished '{action}' of {', '.join(sorted(pending))} yet"
+        msg = f"grace serve has not finished '{action}' of {', '.join(pending)} yet"
         raise ConfigError(msg, hint="check 'grace services list' in a moment")
 
 

@@ -56,6 +56,8 @@ class RunnerConfig:
     config: Mapping[str, Any] | None = None
     """``config:`` from grace.yaml, visible to templates."""
     stop_poll_s: float = 0.2
+    database_url: str = ""
+    """The store's URL, for actions that reach the store themselves (``ports.prune``, ``service.*``)."""
     """How often a running run looks for the emergency stop (a row every node sees)."""
 
 
@@ -113,6 +115,7 @@ class Runner:
                 backup_keep=self.config.backup_keep,
                 tickets=self.tickets,
                 launcher=self.launcher,
+                database_url=self.config.database_url,
                 logger=log.bind(run_id=r.id, step=spec.name),
                 backup=backup,
             )

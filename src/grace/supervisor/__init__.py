@@ -18,6 +18,12 @@ from grace.supervisor._config import (
     TcpCheck,
     parse_services,
 )
+from grace.supervisor._control import (
+    DAEMON_FRESH_S,
+    ControlOutcome,
+    daemon_listening,
+    request_and_wait,
+)
 from grace.supervisor._policy import ExitReason, StartLimiter, backoff_delay, wants_restart
 from grace.supervisor._process import describe_exit, log_path
 from grace.supervisor._service import Command, ServiceRunner
@@ -25,9 +31,11 @@ from grace.supervisor._state import ServiceState, ServiceStatus, read_state, sta
 from grace.supervisor._supervisor import HEARTBEAT_NAME, Supervisor
 
 __all__ = (
+    "DAEMON_FRESH_S",
     "HEARTBEAT_NAME",
     "BackoffConfig",
     "Command",
+    "ControlOutcome",
     "ExecCheck",
     "ExitReason",
     "HealthCheck",
@@ -43,10 +51,12 @@ __all__ = (
     "Supervisor",
     "TcpCheck",
     "backoff_delay",
+    "daemon_listening",
     "describe_exit",
     "log_path",
     "parse_services",
     "read_state",
+    "request_and_wait",
     "state_path",
     "wants_restart",
 )

@@ -53,8 +53,8 @@ class PortsPruneParams(PortsScanParams):
     services: dict[str, list[int]] = Field(default_factory=dict)
     """Declared ports, ``{service: [port, …]}`` (as the ``ports.services`` setting)."""
     database_url: str | None = None
-    """The registry's database; default the data dir's SQLite file (``<data_dir>/grace.db``).
-    With PostgreSQL, pass the URL Grace runs on."""
+    """The registry's database; default the store Grace runs on (outside an engine: the data
+    dir's SQLite file, ``<data_dir>/grace.db``)."""
     dry_run: bool = False
     """Report what would be pruned; change nothing (also when the run is a dry run)."""
 
@@ -147,7 +147,7 @@ def _sync(ctx: ActionContext, params: PortsPruneParams) -> SyncReport:
         )
     except ValueError as exc:
         raise ActionError(str(exc), retryable=False, type="BadPortsConfig") from exc
-    url = params.database_url or f"sqlite:///{(ctx.data_dir / 'grace.db').as_posix()}"
+    url = ctx.store_url(params.database_url)
     try:
         store = open_store(url, clock=ctx.clock)
     except GraceError as exc:
