@@ -18,6 +18,7 @@ from grace.boot._config import BootConfig
 from grace.errors import ConfigError
 from grace.governance._config import GovernanceConfig
 from grace.ports._config import PortsConfig
+from grace.watchdog._config import WatchdogConfig
 
 __all__ = ("DEFAULT_CONFIG_FILE", "ApiSettings", "Settings", "load_settings")
 
@@ -96,6 +97,9 @@ class Settings(BaseModel):
     """``grace boot``: stages, checks, required secrets, the pre-boot snapshot (docs/boot.md)."""
     ports: PortsConfig = Field(default_factory=PortsConfig)
     """The port inventory: range scanned, scan interval, grace period, declared ports (docs/ports.md)."""
+    watchdog: WatchdogConfig = Field(default_factory=WatchdogConfig)
+    """The healer watchdog: component heartbeats, in-process restarts, the mutual watch with
+    ``grace watchdog`` and the emergency protocol (docs/watchdog.md)."""
 
     @field_validator("playbook_dirs", mode="before")
     @classmethod

@@ -26,6 +26,7 @@ from grace.matching import Matcher, Trigger, triggers_of
 from grace.pipeline import Decider, Pipeline
 from grace.playbooks import Playbook
 from grace.sources import EventSource, SourceContext, default_source_registry
+from grace.watchdog import Component, ComponentWatchdog, Heartbeats, RoleLock
 
 __all__ = ("TRACEBACK_PATTERN", "Daemon", "build_matcher", "serve")
 
@@ -59,6 +60,15 @@ class Daemon:
     sources: list[EventSource] = field(default_factory=list)
     drain_s: float = 30.0
     reload_interval_s: float = 1.0
+    beats: Heartbeats = field(default_factory=Heartbeats)
+    """The components' heartbeats (docs/watchdog.md)."""
+    watchdog: ComponentWatchdog | None = None
+    """The in-process watchdog, built by :meth:`run`; tests reach the component tasks here."""
+    launch_argv: list[str] | None = None
+    """How this ``grace serve`` was started (set by the CLI): recorded so that ``grace
+    watchdog`` restarts it the same way."""
+    config_file: str | None = None
+    """The grace.yaml it was started with (set by the CLI), for the peer's default command."""
     _mtimes: dict[str, float] = field(default_factory=dict)
 
     @classmethod
@@ -131,26 +141,37 @@ class Daemon:
         install_signals: bool = True,
     ) -> None:
         """Run until SIGTERM/SIGINT (or cancellation), then drain and stop."""
+        lock = None
+        if self.settings.watchdog.enabled:
+            # Before anything starts: a second grace serve for this data dir refuses to run.
+            lock = RoleLock(self.settings.data_dir, "serve")
+            lock.acquire(argv=self.launch_argv, config_file=self.config_file)
+        try:
+            await self._run(task_status=task_status, install_signals=install_signals)
+        finally:
+            if lock is not None:
+                lock.release()
+
+    async def _run(self, *, task_status: TaskStatus[None], install_signals: bool) -> None:
         await self.engine.recover()
+        self.watchdog = self._build_watchdog()
         async with anyio.create_task_group() as outer:
             work = anyio.CancelScope()
-            intake = anyio.CancelScope()
 
-            async def working() -> None:
+            async def working(*, task_status: TaskStatus[None]) -> None:
                 with work:
                     async with anyio.create_task_group() as tg:
-                        await tg.start(self.pipeline.run)
-                        tg.start_soon(self._intake, intake)
+                        assert self.watchdog is not None
+                        await tg.start(self.watchdog.run)  # every component is up
                         tg.start_soon(self._reload_loop)
-                        if self.settings.services:
-                            tg.start_soon(self._supervise)
                         interval = sdnotify.watchdog_interval()
                         if interval is not None:  # under systemd with WatchdogSec=
                             tg.start_soon(sdnotify.keep_alive, interval)
+                        task_status.started()
 
-            outer.start_soon(working)
+            await outer.start(working)
             if install_signals:
-                outer.start_soon(self._on_signal, intake, work)
+                outer.start_soon(self._on_signal, work)
             log.info(
                 f"grace serve ready: {len(self.engine.playbooks)} playbooks, "
                 f"{len(self.sources)} sources, matcher backend {self.matcher.backend}, "
@@ -159,22 +180,71 @@ class Daemon:
             )
             task_status.started()
 
-    async def _supervise(self) -> None:
+    def _build_watchdog(self) -> ComponentWatchdog:
+        """The components of this process, in start order (docs/watchdog.md)."""
+        cfg = self.settings.watchdog
+        components = [Component("runner", self._run_runner)]
+        if self.settings.services:
+            # The supervisor writes its own row (grace.supervisor): durable=False.
+            components.append(Component("supervisor", self._supervise, durable=False))
+        components += [Component("sources", self._run_sources), Component("api", self._serve_http)]
+        if cfg.enabled:
+            components.append(Component("peers", self._keep_watchdog))
+        counters = self.pipeline.counters
+        return ComponentWatchdog(
+            components,
+            config=cfg,
+            beats=self.beats,
+            store=self.engine.store,
+            on_restart=lambda name: counters.component_restarts.update([name]),
+        )
+
+    async def _run_runner(self, *, task_status: TaskStatus[None]) -> None:
+        """The runner: decisions, workers, maintenance (it beats on every maintenance tick)."""
+        self.pipeline.on_tick = self.beats.beater("runner")
+        await self.pipeline.run(task_status=task_status)
+
+    async def _tick(self, name: str, alive: Callable[[], bool] = lambda: True) -> None:
+        """Beat ``name`` once a second while ``alive()`` (for components without a loop)."""
+        while True:
+            if alive():
+                self.beats.beat(name)
+            await anyio.sleep(min(1.0, self.settings.watchdog.heartbeat_s))
+
+    async def _keep_watchdog(self, *, task_status: TaskStatus[None]) -> None:
+        """Tier 2: keep ``grace watchdog`` running (docs/watchdog.md)."""
+        from grace.watchdog import PeerKeeper, keep_peer
+
+        keeper = PeerKeeper(
+            "watchdog",
+            data_dir=self.settings.data_dir,
+            store=self.engine.store,
+            config=self.settings.watchdog,
+            database_url=self.settings.database_url,
+            config_file=self.config_file,
+            actor="serve",
+        )
+        await keep_peer(keeper, beat=self.beats.beater("peers"), task_status=task_status)
+
+    async def _supervise(self, *, task_status: TaskStatus[None]) -> None:
         """Keep ``services:`` running (docs/supervisor.md). Cancelled with the other work at
         the end of the drain; the services themselves keep running and are adopted next time."""
         from grace.supervisor import Supervisor
 
         emit = self.pipeline.emit
-        await Supervisor.from_settings(self.settings, self.engine.store, emit=emit).run()
+        supervisor = Supervisor.from_settings(self.settings, self.engine.store, emit=emit)
+        supervisor.on_beat = self.beats.beater("supervisor")
+        await supervisor.run(task_status=task_status)
 
-    async def _intake(self, scope: anyio.CancelScope) -> None:
-        with scope:
-            async with anyio.create_task_group() as tg:
-                for src in self.sources:
-                    tg.start_soon(src.run, self.pipeline.emit)
-                tg.start_soon(self._serve_http)
+    async def _run_sources(self, *, task_status: TaskStatus[None]) -> None:
+        """The event sources (log tails, probes, schedules…), beating while their group runs."""
+        async with anyio.create_task_group() as tg:
+            for src in self.sources:
+                tg.start_soon(src.run, self.pipeline.emit)
+            tg.start_soon(self._tick, "sources")
+            task_status.started()
 
-    async def _serve_http(self) -> None:
+    async def _serve_http(self, *, task_status: TaskStatus[None]) -> None:
         import uvicorn
 
         from grace.api import create_app
@@ -197,6 +267,8 @@ class Daemon:
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._announce, server)
+                tg.start_soon(self._tick, "api", lambda: server.started and not server.should_exit)
+                task_status.started()
                 await server.serve()
                 tg.cancel_scope.cancel()
         finally:
@@ -226,7 +298,7 @@ class Daemon:
                 event_type="daemon.no_tokens",
             )
 
-    async def _on_signal(self, intake: anyio.CancelScope, work: anyio.CancelScope) -> None:
+    async def _on_signal(self, work: anyio.CancelScope) -> None:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async for signum in signals:
                 log.warning(
@@ -234,13 +306,14 @@ class Daemon:
                     f"for up to {self.drain_s:g}s",
                     event_type="daemon.stopping",
                 )
-                await self.stop(intake, work)
+                await self.stop(work)
                 return
 
-    async def stop(self, intake: anyio.CancelScope, work: anyio.CancelScope) -> None:
+    async def stop(self, work: anyio.CancelScope) -> None:
         """Stop sources and HTTP, let runs finish for ``drain_s``, then cancel the rest."""
         sdnotify.notify("STOPPING=1", f"STATUS=draining runs for up to {self.drain_s:g}s")
-        intake.cancel()
+        if self.watchdog is not None:
+            await self.watchdog.stop("sources", "api")
         await self.pipeline.close_intake()
         with anyio.move_on_after(self.drain_s):
             # busy() spans two streams and a counter; a 50 ms poll while draining is plenty.

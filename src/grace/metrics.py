@@ -149,6 +149,12 @@ def _pipeline_metrics(snap: Mapping[str, Any]) -> Iterator[Metric]:
         ("grace_decisions", "Governor decisions, by kind.", "decisions", "kind"),
         ("grace_suppressed", "Suppressed diagnoses, by guard.", "suppressed", "guard"),
         ("grace_runs_finished", "Runs the workers finished, by status.", "runs_finished", "status"),
+        (
+            "grace_component_restarts",
+            "In-process restarts of Grace's own components by the healer watchdog.",
+            "component_restarts",
+            "component",
+        ),
     )
     for name, doc, key, label in by:
         family = CounterMetricFamily(name, doc, labels=[label])

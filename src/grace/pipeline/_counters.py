@@ -31,6 +31,8 @@ class PipelineCounters:
     """Events waiting for the matcher right now."""
     queue_full_waits: int = 0
     """How often a source had to wait because the queue was full (back-pressure, not loss)."""
+    component_restarts: Counter[str] = field(default_factory=Counter)
+    """In-process restarts by the healer watchdog, by component (docs/watchdog.md)."""
 
     def snapshot(self) -> dict[str, Any]:
         """A JSON-ready copy."""
@@ -44,4 +46,5 @@ class PipelineCounters:
             "runs_finished": dict(self.runs_finished),
             "queue_depth": self.queue_depth,
             "queue_full_waits": self.queue_full_waits,
+            "component_restarts": dict(self.component_restarts),
         }
