@@ -62,8 +62,11 @@ def build_wheel(folder: Path, name: str, version: str, source: str) -> Path:
 def pip_install(venv: Path, wheels: Path, requirement: str) -> None:
     """Install from the local wheel folder into ``venv`` (which has no pip of its own)."""
     subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install"]
-        + ["--no-index", "--find-links", str(wheels), "--disable-pip-version-check", requirement],
+        [
+            *(sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install"),
+            *("--no-index", "--find-links", str(wheels), "--disable-pip-version-check"),
+            requirement,
+        ],
         check=True,
         capture_output=True,
         timeout=120,
@@ -94,11 +97,15 @@ def health(port: int) -> dict[str, Any] | None:
 
 async def until(check: Callable[[], Any], *, within: float = 60, what: str = "") -> Any:
     """Poll ``check`` (in a thread) until it returns something truthy; fail at the deadline."""
-    with anyio.fail_after(within):
-        while not (value := await anyio.to_thread.run_sync(check)):
-            await anyio.sleep(0.1)
-    assert value, what
-    return value
+    try:
+        with anyio.fail_after(within):
+            while True:
+                value = await anyio.to_thread.run_sync(check)
+                if value:
+                    return value
+                await anyio.sleep(0.1)
+    except TimeoutError:
+        pytest.fail(f"not within {within}s: {what}")
 
 
 @dataclass
@@ -270,7 +277,7 @@ async def test_required_module_waits_for_approval_then_is_installed_into_the_ven
         "grace",
     )
     assert imports(shop.venv, "tinyreq")
-    freeze = Path(install["freeze_file"]).read_text()
+    freeze = await anyio.Path(install["freeze_file"]).read_text()
     assert "tinyreq" not in freeze.split("\n", 1)[1]  # the record of the venv before the change
     assert answer["tinyreq"] == "1.0"
     assert answer["pid"] == done.outputs["restart"]["pid"]
