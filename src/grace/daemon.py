@@ -417,9 +417,20 @@ def _playbook_mtimes(settings: Settings) -> dict[str, float]:
     return out
 
 
-async def serve(settings: Settings, *, ready: Callable[[Daemon], None] | None = None) -> None:
-    """Build and run a daemon until it is told to stop."""
+async def serve(
+    settings: Settings,
+    *,
+    ready: Callable[[Daemon], None] | None = None,
+    launch_argv: list[str] | None = None,
+    config_file: str | None = None,
+) -> None:
+    """Build and run a daemon until it is told to stop.
+
+    ``launch_argv`` and ``config_file`` say how this process was started: the healer
+    watchdog restarts it the same way (docs/watchdog.md).
+    """
     daemon = Daemon.create(settings)
+    daemon.launch_argv, daemon.config_file = launch_argv, config_file
     try:
         async with anyio.create_task_group() as tg:
             await tg.start(daemon.run)

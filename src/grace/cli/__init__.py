@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
         _services,
         _status,
         _tokens,
+        _watchdog,
     )
     from grace.cli._app import app
     from grace.errors import GraceError

@@ -34,4 +34,11 @@ def serve(
     state.overrides.update({"listen": listen, "mode": mode, "workers": workers})
     settings = state.settings()
     configure_logging(log_dir=settings.log_dir, level=settings.log_level, console=None)
-    anyio.run(run_daemon, settings)
+    from functools import partial
+
+    from grace.cli._watchdog import effective_config_file
+    from grace.watchdog import launch_argv
+
+    # Recorded for the healer watchdog, which restarts this process the same way.
+    config_file = effective_config_file(state.config_file)
+    anyio.run(partial(run_daemon, settings, launch_argv=launch_argv(), config_file=config_file))

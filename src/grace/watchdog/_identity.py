@@ -174,13 +174,10 @@ class RoleLock:
         return record
 
     def release(self) -> None:
-        """Give the role up (the record is removed: nobody runs it now)."""
+        """Give the role up. The record stays: it says how to start this role again, and
+        its identity no longer matches a live process."""
         if self._fd is None:
             return
-        mine = read_record(self.data_dir, self.role)
-        if mine is not None and mine.pid == os.getpid():
-            with contextlib.suppress(OSError):
-                record_path(self.data_dir, self.role).unlink()
         fcntl.flock(self._fd, fcntl.LOCK_UN)
         os.close(self._fd)
         self._fd = None
