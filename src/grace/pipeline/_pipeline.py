@@ -22,6 +22,7 @@ from grace.ingest import Submitted
 from grace.logs import bind_context, get_logger
 from grace.pipeline._counters import PipelineCounters
 from grace.pipeline._decide import Decider, Outcome
+from grace.pipeline._timers import fire_due_timers
 from grace.runner import Runner
 from grace.runs import RunStatus
 from grace.store import Store
@@ -232,7 +233,7 @@ class Pipeline:
         await self._runs[0].send((run_id, service))
 
     async def _maintenance(self) -> None:
-        """Every ``tick_s``: expire pending runs, fire held throttles, pick up queued runs."""
+        """Every ``tick_s``: expire pending runs, fire held throttles and due timers, pick up queued runs."""
         while True:
             await anyio.sleep(self.tick_s)
             if self.on_tick is not None:
@@ -243,9 +244,16 @@ class Pipeline:
                     log.warning(f"run {run_id} expired", event_type="run.expired", run_id=run_id)
                 await self._flush_held()
                 if self.accepting:
+                    await self._fire_timers()
                     await self._requeue_durable_runs()
             except RunError as exc:  # pragma: no cover - logged, retried next tick
                 log.warning(f"maintenance: {exc}", event_type="pipeline.maintenance_failed")
+
+    async def _fire_timers(self) -> None:
+        """Due timers (``playbook.schedule``) become governed runs (grace.pipeline._timers)."""
+        started = await fire_due_timers(self.store, self.runner.launcher, self.decider.clock)
+        for run_id, service in started:
+            await self._dispatch(run_id, service)
 
     async def _flush_held(self) -> None:
         """``once_after`` throttles hold an event; when the window ends it is decided again."""
