@@ -70,6 +70,7 @@ class Daemon:
     config_file: str | None = None
     """The grace.yaml it was started with (set by the CLI), for the peer's default command."""
     _mtimes: dict[str, float] = field(default_factory=dict)
+    _lock: RoleLock | None = None
 
     @classmethod
     def create(cls, settings: Settings, *, engine: Engine | None = None) -> Daemon:
@@ -141,16 +142,29 @@ class Daemon:
         install_signals: bool = True,
     ) -> None:
         """Run until SIGTERM/SIGINT (or cancellation), then drain and stop."""
-        lock = None
-        if self.settings.watchdog.enabled:
-            # Before anything starts: a second grace serve for this data dir refuses to run.
-            lock = RoleLock(self.settings.data_dir, "serve")
-            lock.acquire(argv=self.launch_argv, config_file=self.config_file)
+        claimed = self.claim()
         try:
             await self._run(task_status=task_status, install_signals=install_signals)
         finally:
-            if lock is not None:
-                lock.release()
+            if claimed:
+                self.release()
+
+    def claim(self) -> bool:
+        """With ``watchdog.enabled``: take the ``serve`` role of the data dir, before anything
+        starts, so that a second ``grace serve`` refuses to run (:class:`AlreadyRunning`).
+        True when this call took it."""
+        if not self.settings.watchdog.enabled or self._lock is not None:
+            return False
+        lock = RoleLock(self.settings.data_dir, "serve")
+        lock.acquire(argv=self.launch_argv, config_file=self.config_file)
+        self._lock = lock
+        return True
+
+    def release(self) -> None:
+        """Give the ``serve`` role up (see :meth:`claim`)."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     async def _run(self, *, task_status: TaskStatus[None], install_signals: bool) -> None:
         await self.engine.recover()
@@ -432,9 +446,12 @@ async def serve(
     daemon = Daemon.create(settings)
     daemon.launch_argv, daemon.config_file = launch_argv, config_file
     try:
+        # Outside the task group, so that "already running" reaches the CLI as itself.
+        daemon.claim()
         async with anyio.create_task_group() as tg:
             await tg.start(daemon.run)
             if ready is not None:
                 ready(daemon)
     finally:
+        daemon.release()
         daemon.engine.close()

@@ -176,8 +176,8 @@ class ComponentWatchdog:
             )
         finally:
             waiter.cancel()
-        if comp.task.done() and first and not comp.task.cancelled():
-            comp.task.result()  # the first start failed: fail ``grace serve`` with its error
+        if first and comp.task.done() and not status.event.is_set() and not comp.task.cancelled():
+            comp.task.result()  # it failed before it was up: fail ``grace serve`` with its error
         comp.status = "running"
 
     async def _check(self, comp: Component) -> None:
