@@ -34,6 +34,7 @@ from github_token_helpers import (
     kill_miner,
     make_miner,
     miner_pid,
+    require,
     settings_values,
     store_text,
     vault_fake,
@@ -113,7 +114,7 @@ def _secret_backend(
         monkeypatch.setenv("VAULT_ADDR", address)
         return [{"type": "vault", "path": "grace/github", "field": "token"}], set()
     assert kind == "keyring"
-    pytest.importorskip("keyrings.alt", reason="keyrings.alt is a dev dependency")
+    require("keyrings.alt")
     from keyrings.alt.file import PlaintextKeyring
 
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
