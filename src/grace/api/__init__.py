@@ -141,6 +141,7 @@ def create_app(
         engine=engine,
     )
     install_error_handlers(app)
+    app.add_middleware(events.EventsIntake)  # innermost: behind auth, NUL check, body limit
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(RefuseNul)
     _install_auth(app, settings, engine, auth)

@@ -32,6 +32,7 @@ __all__ = (
     "BodyLimit",
     "BodyTooLarge",
     "RefuseNul",
+    "error_reply",
     "install_error_handlers",
     "parse_json",
 )
@@ -144,45 +145,48 @@ def _validation_text(exc: RequestValidationError) -> list[str]:
     return texts or ["invalid request"]
 
 
+def error_reply(exc: Exception, method: str, path: str) -> tuple[int, dict[str, Any]]:
+    """The status and ``{"error", "hint"[, "details"]}`` body for an exception (module table)."""
+    status: int
+    error: str
+    hint: str | None
+    details: list[str] | None = None
+    if isinstance(exc, ApiError):
+        status, error, hint, details = exc.status, exc.error, exc.hint, exc.details
+    elif isinstance(exc, ConfigError):
+        status, error, hint = 422, str(exc), exc.hint
+    elif isinstance(exc, StoreError):
+        status, error, hint = 503, f"the store is unavailable: {exc}", "retry later"
+    elif isinstance(exc, GraceError):
+        status, error, hint = 400, str(exc), exc.hint
+    elif isinstance(exc, BodyTooLarge):
+        status, (error, hint) = 413, _too_large(exc.limit)
+    elif isinstance(exc, HTTPException) and exc.status_code == 404:
+        status, error, hint = 404, f"no route {method} {path}", "see /docs for the routes"
+    elif isinstance(exc, HTTPException) and exc.status_code == 405:
+        status, error, hint = 405, f"{method} is not allowed on {path}", None
+    elif isinstance(exc, HTTPException):
+        status, error, hint = exc.status_code, str(exc.detail), None
+    elif isinstance(exc, RequestValidationError):
+        texts = _validation_text(exc)
+        status, error, hint, details = 422, texts[0], "see /docs for the expected shape", texts[1:]
+    else:
+        status, error, hint = 500, "internal error", "the server log has the details"
+    body: dict[str, Any] = {"error": error, "hint": hint}
+    if details:
+        body["details"] = details
+    return status, body
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers that turn every failure into ``{"error", "hint"}``."""
 
-    async def on_api_error(request: Request, exc: Exception) -> Any:
-        assert isinstance(exc, ApiError)
-        return _reply(exc.status, exc.error, exc.hint, exc.details)
+    async def on_error(request: Request, exc: Exception) -> Any:
+        status, body = error_reply(exc, request.method, request.url.path)
+        return JSONResponse(body, status_code=status)
 
-    async def on_grace_error(request: Request, exc: Exception) -> Any:
-        assert isinstance(exc, GraceError)
-        if isinstance(exc, ConfigError):
-            return _reply(422, str(exc), exc.hint)
-        if isinstance(exc, StoreError):
-            return _reply(503, f"the store is unavailable: {exc}", "retry later")
-        return _reply(400, str(exc), exc.hint)
-
-    async def on_http_error(request: Request, exc: Exception) -> Any:
-        assert isinstance(exc, HTTPException)
-        if isinstance(exc, BodyTooLarge):
-            return _reply(413, *_too_large(exc.limit))
-        if exc.status_code == 404:
-            hint = "see /docs for the routes"
-            return _reply(404, f"no route {request.method} {request.url.path}", hint)
-        if exc.status_code == 405:
-            return _reply(405, f"{request.method} is not allowed on {request.url.path}", None)
-        return _reply(exc.status_code, str(exc.detail), None)
-
-    async def on_validation_error(request: Request, exc: Exception) -> Any:
-        assert isinstance(exc, RequestValidationError)
-        texts = _validation_text(exc)
-        return _reply(422, texts[0], "see /docs for the expected shape", texts[1:])
-
-    async def on_crash(request: Request, exc: Exception) -> Any:
-        return _reply(500, "internal error", "the server log has the details")
-
-    app.add_exception_handler(ApiError, on_api_error)
-    app.add_exception_handler(GraceError, on_grace_error)
-    app.add_exception_handler(HTTPException, on_http_error)
-    app.add_exception_handler(RequestValidationError, on_validation_error)
-    app.add_exception_handler(Exception, on_crash)
+    for kind in (ApiError, GraceError, HTTPException, RequestValidationError, Exception):
+        app.add_exception_handler(kind, on_error)
 
 
 def parse_json(raw: bytes, *, keep_nul: bool = False) -> Any:

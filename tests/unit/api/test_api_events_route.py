@@ -97,3 +97,51 @@ def test_the_route_class_is_the_lean_one() -> None:
     [route] = router.routes
     assert isinstance(route, IntakeRoute)
     assert route.dependant.dependencies == []
+
+
+BODIES: list[tuple[str, bytes]] = [
+    ("one event", b'{"id": "e1", "kind": "log", "message": "x"}'),
+    ("a batch", b'[{"id": "a", "kind": "log"}, {"id": "a", "kind": "log"}]'),
+    ("an envelope", b'{"event": {"id": "e2", "kind": "log"}, "event_key": "k1"}'),
+    ("malformed JSON", b'{"kind": '),
+    ("an empty body", b""),
+    ("not UTF-8", b'{"message": "\xff"}'),
+    ("a bad kind", b'{"kind": "nope"}'),
+    ("a bad batch", b'[{"kind": "log"}, {"kind": 3}, {"severity": "x"}]'),
+    ("an empty list", b"[]"),
+    ("too large", b'{"message": "' + b"x" * 2048 + b'"}'),
+]
+
+
+@pytest.mark.parametrize(("what", "body"), BODIES, ids=[b[0] for b in BODIES])
+async def test_the_fast_path_answers_as_the_route_does(what: str, body: bytes) -> None:
+    """Served by :class:`EventsIntake` or by the route behind the router: the same status,
+    headers and bytes, including every error (the body limit here is 1 KiB)."""
+    from conftest import FakeIngest
+    from grace.api import create_app
+    from grace.api.routes.events import EventsIntake
+
+    replies = []
+    for fast in (True, False):
+        app = create_app(FakeIngest(), auth=False, max_body_bytes=1024)
+        if not fast:
+            app.user_middleware = [m for m in app.user_middleware if m.cls is not EventsIntake]
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://x") as c:
+            replies.append(
+                await c.post(
+                    "/api/events", content=body, headers={"content-type": "application/json"}
+                )
+            )
+    fast_reply, routed = replies
+    assert (fast_reply.status_code, fast_reply.content) == (routed.status_code, routed.content), (
+        what
+    )
+    assert fast_reply.headers == routed.headers
+
+
+async def test_other_methods_and_paths_still_reach_the_router(client: httpx.AsyncClient) -> None:
+    """Only ``POST /api/events`` is answered early: a GET lists, a trailing slash is routed."""
+    listed = await client.get("/api/events")
+    assert listed.status_code in (200, 503)
+    assert (await client.put("/api/events", json={})).status_code == 405
