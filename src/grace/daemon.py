@@ -71,6 +71,7 @@ class Daemon:
     """The grace.yaml it was started with (set by the CLI), for the peer's default command."""
     _mtimes: dict[str, float] = field(default_factory=dict)
     _lock: RoleLock | None = None
+    _stop_requested: bool = False
 
     @classmethod
     def create(cls, settings: Settings, *, engine: Engine | None = None) -> Daemon:
@@ -163,7 +164,8 @@ class Daemon:
     def release(self) -> None:
         """Give the ``serve`` role up (see :meth:`claim`)."""
         if self._lock is not None:
-            self._lock.release()
+            # Stopped on request (SIGTERM, Ctrl-C): grace watchdog must not start it again.
+            self._lock.release(requested=self._stop_requested)
             self._lock = None
 
     async def _run(self, *, task_status: TaskStatus[None], install_signals: bool) -> None:
@@ -326,6 +328,7 @@ class Daemon:
     async def stop(self, work: anyio.CancelScope) -> None:
         """Stop sources and HTTP, let runs finish for ``drain_s``, then cancel the rest."""
         sdnotify.notify("STOPPING=1", f"STATUS=draining runs for up to {self.drain_s:g}s")
+        self._stop_requested = True
         if self.watchdog is not None:
             await self.watchdog.stop("sources", "api")
         await self.pipeline.close_intake()

@@ -70,6 +70,8 @@ class ProcessRecord:
     cwd: str = ""
     config_file: str | None = None
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    stopped_at: str | None = None
+    """Set when it stopped on request (SIGTERM, Ctrl-C): its peer then leaves it stopped."""
 
     def to_json(self) -> dict[str, Any]:
         """JSON form."""
@@ -173,11 +175,19 @@ class RoleLock:
         os.replace(tmp, path)
         return record
 
-    def release(self) -> None:
+    def release(self, *, requested: bool = False) -> None:
         """Give the role up. The record stays: it says how to start this role again, and
-        its identity no longer matches a live process."""
+        its identity no longer matches a live process. ``requested``: the process was asked
+        to stop (SIGTERM, Ctrl-C), so the peer must not start it again on its own."""
         if self._fd is None:
             return
+        mine = read_record(self.data_dir, self.role)
+        if requested and mine is not None and mine.pid == os.getpid():
+            mine.stopped_at = datetime.now(UTC).isoformat()
+            path = record_path(self.data_dir, self.role)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(mine.to_json(), indent=1), encoding="utf-8")
+            os.replace(tmp, path)
         fcntl.flock(self._fd, fcntl.LOCK_UN)
         os.close(self._fd)
         self._fd = None

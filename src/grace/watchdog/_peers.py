@@ -57,7 +57,9 @@ __all__ = (
 
 log = get_logger("watchdog")
 
-Verdict = Literal["ok", "starting", "started", "backoff", "limit", "hung", "stood_down", "failed"]
+Verdict = Literal[
+    "ok", "starting", "started", "stopped", "backoff", "limit", "hung", "stood_down", "failed"
+]
 """What one check found or did."""
 
 
@@ -250,6 +252,8 @@ class PeerKeeper:
             return "ok", state
         if self.starting():
             return "starting", state
+        if state.record is not None and state.record.stopped_at:
+            return "stopped", state  # an operator stopped it: not ours to start again
         budget = self.budget.read(self.role)
         if not budget.may_start:
             if not self._limit_reported:
@@ -350,5 +354,7 @@ async def keep_peer(
         if verdict == "hung":
             timeout = keeper.config.emergency.stop_timeout_s
             await anyio.to_thread.run_sync(partial(keeper.stop_hung, state, timeout_s=timeout))
-            continue
+            await anyio.to_thread.run_sync(
+                partial(keeper.start, reason=f"process {state.pid} was hung")
+            )
         await anyio.sleep(keeper.config.peer_check_s)

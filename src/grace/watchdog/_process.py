@@ -97,7 +97,7 @@ def run_watchdog(
             stop.wait(cfg.peer_check_s)
     finally:
         _restore(previous)
-        lock.release()
+        lock.release(requested=stop.is_set())
         if store is not None:
             store.close()
     log.info("grace watchdog stopped", event_type="watchdog.stopped")

@@ -63,3 +63,34 @@ def test_a_second_copy_refuses_to_start(pair: Pair) -> None:
     assert code == 75, pair.output()
     assert f"grace serve already runs for data dir {pair.data_dir} (pid {serve})" in pair.output()
     assert pair.running("serve") == serve
+
+
+def test_a_requested_stop_is_not_undone(pair: Pair) -> None:
+    """SIGTERM to ``grace serve`` (systemctl stop, Ctrl-C) is an operator's stop: it drains
+    and exits 0, and ``grace watchdog`` keeps checking but does not start it again."""
+    import time
+
+    from grace.watchdog import WATCHDOG_ROW, read_record
+
+    serve_proc = pair.start("serve")
+    serve = pair.healthy("serve")
+    pair.healthy("watchdog")
+    os.kill(serve, signal.SIGTERM)
+    assert eventually(lambda: serve_proc.poll() is not None, within=60) is True
+    assert serve_proc.returncode == 0, pair.output()
+    record = read_record(pair.data_dir, "serve")
+    assert record is not None
+    assert record.stopped_at is not None
+    stopped = time.time()
+    # The watchdog pings after each of its checks: 3 s of pings later it has checked often.
+    eventually(
+        lambda: pair.store.last_beats()[WATCHDOG_ROW].timestamp() > stopped + 3,
+        what="3 s of watchdog checks after the stop",
+    )
+    assert pair.running("serve") is None
+    starts = [
+        e
+        for e in pair.store.audit_entries(action="watchdog.peer_started")
+        if e.subject == "healer:serve"
+    ]
+    assert starts == []
