@@ -351,3 +351,45 @@ async def test_grace_execute_in_a_terminal_asks_the_operator(
     assert token not in text
     allowed = {miner.env_file, tmp_path / "github" / "valid_token"}
     assert files_holding(tmp_path, token, allowed=allowed) == []
+
+
+@pytest.mark.parametrize(
+    ("line", "fires"),
+    [
+        ("2026-11-22 08:40:00,123 WARNING: GITHUB_TOKEN is not set; calling without a token", True),
+        (
+            "2026-11-22 08:40:00,456 WARNING: GitHub rate limit low: 59/60 remaining (no token)",
+            True,
+        ),
+        ("WARNING: GitHub API rate limit exceeded: API rate limit exceeded for 127.0.0.1.", True),
+        (
+            "ERROR github: 403 API rate limit exceeded for 2001:db8::1. (But here's the good news…)",
+            True,
+        ),
+        # A token is in use: restarting with the same token would not help.
+        ("WARNING: GitHub rate limit low: 12/5000 remaining (token)", False),
+        ("WARNING: 403 API rate limit exceeded for user ID 1234567.", False),
+        ("INFO: GitHub rate limit 4999/5000 remaining (token)", False),
+        # Below the trigger's severity.
+        ("INFO: GITHUB_TOKEN is not set (tests only)", False),
+    ],
+)
+def test_the_trigger_fires_on_missing_token_lines_only(line: str, fires: bool) -> None:
+    """The bundled trigger, through the real matcher, fires on a missing token's symptoms and
+    not on a token's own limits; a line's numbers never split one incident in two."""
+    from github_token_helpers import LIBRARY
+
+    from grace.actions import default_registry
+    from grace.matching import Matcher, triggers_of
+    from grace.playbooks import load_paths
+    from grace.sources.builtin._lines import detect_severity  # what the log source does
+    from grace.testing import make_event
+
+    playbooks, errors = load_paths([LIBRARY / f"{PLAYBOOK}.yaml"], registry=default_registry())
+    assert errors == []
+    matcher = Matcher(triggers_of(playbooks[PLAYBOOK]))
+    event = make_event(line, service="miner", severity=detect_severity(line))
+    matches = matcher.match(event)
+    assert bool(matches) is fires
+    for match in matches:
+        assert match.captures == {}
