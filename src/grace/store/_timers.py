@@ -10,7 +10,7 @@ most one run, and starts it even across a restart. Scheduling and firing are aud
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, insert, select, update
@@ -96,7 +96,7 @@ class Timers:
             rows = conn.execute(
                 select(_controls.c.value).where(_controls.c.name.startswith(TIMER_PREFIX))
             ).all()
-        return sorted((dict(r[0]) for r in rows), key=lambda t: str(t.get("due_at")))
+        return sorted((dict(r[0]) for r in rows if isinstance(r[0], dict)), key=_due_at)
 
     def get(self, key: str) -> dict[str, Any] | None:
         """Timer ``key``, or None."""
@@ -111,7 +111,9 @@ class Timers:
         due = [
             t
             for t in self.all()
-            if t.get("status") == "pending" and datetime.fromisoformat(str(t["due_at"])) <= now
+            if t.get("status") == "pending"
+            and all(isinstance(t.get(k), str) for k in ("id", "key", "playbook"))
+            and _due_at(t) <= now
         ]
         return due[:limit]
 
@@ -150,3 +152,12 @@ class Timers:
                 return False
             tx.audit(AuditDraft(by, "timer.cancelled", f"timer:{key}", dict(gone[0])))
         return True
+
+
+def _due_at(timer: dict[str, Any]) -> datetime:
+    """When ``timer`` is due; a row that says no valid time never is (it is listed, not fired)."""
+    try:
+        due = datetime.fromisoformat(str(timer.get("due_at")))
+    except ValueError:
+        return datetime.max.replace(tzinfo=UTC)
+    return due if due.tzinfo is not None else due.replace(tzinfo=UTC)
