@@ -202,6 +202,8 @@ class PeerKeeper:
         )
         self.child: subprocess.Popen[bytes] | None = None
         self.child_started = 0.0
+        """Monotonic time of our last start (0: none yet)."""
+        self.started_wall = 0.0
         self._limit_reported = False
 
     @property
@@ -231,14 +233,23 @@ class PeerKeeper:
             self.child = None
 
     def starting(self) -> bool:
-        """A copy we started is still coming up (not yet in its record)."""
+        """A copy we started is still coming up: no live process with a record newer than our
+        start yet, and ``start_grace_s`` (at least 5 s) has not passed. The started command
+        may have exited already (``systemctl restart grace`` does at once)."""
         self._reap()
-        if self.child is None:
+        if not self.child_started:
+            return False
+        if time.monotonic() - self.child_started >= max(self.config.start_grace_s, 5.0):
             return False
         record = read_record(self.data_dir, self.role)
-        if record is not None and record.pid == self.child.pid:
+        if (
+            record is not None
+            and record.create_time >= self.started_wall - 1.0
+            and liveness(record) != "dead"
+        ):
+            self.child_started = 0.0  # it came up: the start is over, whatever happens next
             return False
-        return time.monotonic() - self.child_started < max(self.config.start_grace_s, 5.0)
+        return True
 
     def check(self) -> tuple[Verdict, PeerState]:
         """Look once; start a dead peer if the budget allows. A hung one is only reported."""
@@ -246,7 +257,7 @@ class PeerKeeper:
         if self.role == "watchdog" and active_grant(self.data_dir) is not None:
             return "stood_down", state  # the watchdog holds the healing: leave it alone
         if state.liveness != "dead":
-            self._reap()
+            self.starting()  # notes that a copy we started came up
             if self.hung(state):
                 return "hung", state
             return "ok", state
@@ -302,7 +313,7 @@ class PeerKeeper:
                 actor=self.actor,
             )
             return None
-        self.child, self.child_started = child, time.monotonic()
+        self.child, self.child_started, self.started_wall = child, time.monotonic(), time.time()
         budget = self.budget.record_start(self.role) if counted else None
         self._limit_reported = False
         audit(
