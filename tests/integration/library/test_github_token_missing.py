@@ -245,6 +245,67 @@ async def test_no_backend_has_it_a_work_order_and_the_env_is_untouched(
     assert not [r for r in api.requests() if r["auth"] == "valid"]
 
 
+async def test_a_revoked_token_is_written_but_the_work_order_says_github_refuses_it(
+    tmp_path: Path, database_url: str, api: GitHubFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The backend holds a token GitHub refuses: it is written and the miner restarted (the
+    .env had nothing better), but the verify step's 401 fails the run and the work order says
+    to replace the token in the backend."""
+    miner = make_miner(tmp_path)
+    revoked = "ghp_" + secrets.token_hex(18)
+    monkeypatch.setenv("GRACE_SECRET_GITHUB_TOKEN", revoked)
+    chain = [{"type": "env", "variable": "GRACE_SECRET_{key}"}]
+    values = settings_values(tmp_path, database_url, miner, api.url, chain)
+    async with serving(Settings(**values)) as daemon:
+        store = daemon.engine.store
+        (run,) = await eventually(
+            lambda: [r for r in _finished(store) if r.outputs.get("restart")],
+            what="a run that restarted the miner",
+        )
+        tickets = await eventually(
+            lambda: [t for t in store.list_tickets() if t.run_id == run.id],
+            what="the work order",
+        )
+        await eventually(
+            lambda: "GitHub rejected GITHUB_TOKEN (401 Bad credentials)" in miner.log.read_text(),
+            what="the restarted miner's 401",
+        )
+        text = store_text(store)
+    assert run.status is RunStatus.ROLLED_BACK
+    assert "401 Bad credentials" in (run.error or "")
+    body = tickets[0].body
+    assert "GitHub does not grant it 5000/h" in body
+    assert "Replace it in the secrets backend with a valid token" in body
+    assert "env:GRACE_SECRET_GITHUB_TOKEN" in body
+    assert dotenv_values(miner.env_file)["GITHUB_TOKEN"] == revoked
+    assert revoked not in text
+
+
+async def test_an_unsupervised_service_gets_the_token_and_a_work_order_to_restart_it(
+    tmp_path: Path, database_url: str, token: str, api: GitHubFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A manual run for a service grace serve does not supervise: the token is written, and the
+    work order says Grace cannot restart it (nothing else is started)."""
+    from grace.engine import Engine
+
+    miner = make_miner(tmp_path)
+    monkeypatch.setenv("GRACE_SECRET_GITHUB_TOKEN", token)
+    chain = [{"type": "env", "variable": "GRACE_SECRET_{key}"}]
+    values = settings_values(tmp_path, database_url, miner, api.url, chain)
+    engine = Engine(Settings(**{**values, "services": []}))
+    try:
+        run = await engine.execute(PLAYBOOK, vars={"service": "ghost", "prompt": False})
+        (ticket,) = engine.store.list_tickets()
+    finally:
+        engine.close()
+    assert run.status is RunStatus.ROLLED_BACK
+    assert dotenv_values(miner.env_file)["GITHUB_TOKEN"] == token
+    assert (
+        "but Grace cannot restart the service (UnknownService: 'ghost' has no state" in ticket.body
+    )
+    assert token not in ticket.body
+
+
 async def test_observe_mode_proposes_and_changes_nothing(
     tmp_path: Path,
     database_url: str,
