@@ -144,10 +144,8 @@ async def test_stale_ports_are_pruned_and_the_watchdog_restarted_only_when_neede
                     ],
                 }
             ],
-            "sources": [
-                {"type": "schedule"},
-                {"type": "log", "path": str(backup_log), "service": "backup"},
-            ],
+            # No schedule source listed: grace serve adds one for the playbook's hourly trigger.
+            "sources": [{"type": "log", "path": str(backup_log), "service": "backup"}],
             "config": {"ports_range": f"{base}-{base + 3}", "port_watchdog_service": "portwatch"},
         }
     )

@@ -187,7 +187,12 @@ def classify(module: str, declared: Declared, *, modules: Mapping[str, str]) -> 
     """Optional, required or unknown: which declared distribution provides ``module``."""
     top = module.split(".", 1)[0]
     if not module:
-        return Classification(module, top, "unknown", "the error names no module")
+        return Classification(
+            module,
+            top,
+            "unknown",
+            "the error names no missing module (an ImportError such as 'cannot import name' or a shared library that fails to load)",
+        )
     for name in candidates(module, modules):
         if name in declared.required:
             req = declared.required[name]
