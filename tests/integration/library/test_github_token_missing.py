@@ -115,7 +115,7 @@ def _secret_backend(
         return [{"type": "vault", "path": "grace/github", "field": "token"}], set()
     assert kind == "keyring"
     require("keyrings.alt")
-    from keyrings.alt.file import PlaintextKeyring
+    from keyrings.alt.file import PlaintextKeyring  # type: ignore[import-untyped]
 
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     ring = PlaintextKeyring()

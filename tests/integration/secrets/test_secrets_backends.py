@@ -8,7 +8,7 @@ import json
 import secrets
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import httpx
@@ -28,7 +28,7 @@ def value() -> str:
     return "ghp_" + secrets.token_hex(18)
 
 
-def one(raw: dict[str, object], key: str = KEY) -> Hit | Miss:
+def one(raw: Mapping[str, object], key: str = KEY) -> Hit | Miss:
     (backend,) = parse_backends([raw])
     return backend.lookup(key)
 
@@ -118,7 +118,7 @@ def plaintext_keyring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     require("keyring")
     require("keyrings.alt")
     import keyring.core
-    from keyrings.alt.file import PlaintextKeyring
+    from keyrings.alt.file import PlaintextKeyring  # type: ignore[import-untyped]
 
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
