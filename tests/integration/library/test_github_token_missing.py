@@ -182,7 +182,11 @@ async def test_the_token_from_a_backend_repairs_the_miner(
                     assert other.status is RunStatus.SUCCEEDED, other.error
                     assert other.outputs["loaded"]["started_after_file"] is True
                     assert "restart" not in other.outputs
+            (report,) = [a for a in store.step_attempts(run.id) if a.step == "report"]
             text = store_text(store)
+        message = report.params["message"]
+        assert f"token from {run.outputs['provision']['reference']};" in message
+        assert f"miner restarted (pid {old_pid} -> {new_pid}); GitHub grants 5000/h" in message
         assert miner.env_file.stat().st_mode & 0o777 == 0o600
         env = dotenv_values(miner.env_file)
         assert env == {"MINER_THREADS": "4", "GITHUB_ORG": "octocat", "GITHUB_TOKEN": token}
