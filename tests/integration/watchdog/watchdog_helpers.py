@@ -115,7 +115,7 @@ class Pair:
         pid = self.pid(role)
         return pid if pid is not None and pid != other_than else None
 
-    def healthy(self, role: str, *, within: float = 60.0, other_than: int | None = None) -> int:
+    def healthy(self, role: str, *, within: float = 35.0, other_than: int | None = None) -> int:
         """Wait until ``role`` runs (a new pid when ``other_than``) and pings its rows."""
         from grace.watchdog import observe, rows_of
 
