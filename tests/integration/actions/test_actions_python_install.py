@@ -126,3 +126,13 @@ async def test_refusals_name_the_problem(tmp_path: Path, wheels: Path, make_ctx:
         await install_requirement(make_ctx(), unknown)
     assert err.value.type == "InstallFailed"
     assert not err.value.retryable
+
+
+async def test_the_time_limit_kills_and_is_retryable(tmp_path: Path, make_ctx: MakeCtx) -> None:
+    """Past ``timeout_s`` the command's process group is killed; the step may be retried."""
+    env = venv(tmp_path / "venv", pip=False)
+    params = InstallParams(venv=str(env), requirement="tinyreq", timeout_s=0.001)
+    with pytest.raises(ActionError, match="did not finish") as err:
+        await install_requirement(make_ctx(), params)
+    assert err.value.type == "InstallTimeout"
+    assert err.value.retryable

@@ -30,6 +30,7 @@ import grace
 from grace.config import Settings
 from grace.daemon import Daemon
 from grace.runs import Run, RunStatus
+from grace.supervisor import read_state
 from grace.testing import free_port, serving
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.postgres]
@@ -126,6 +127,22 @@ class Shop:
     def log(self) -> Path:
         return self.tmp / "logs" / "services" / "shop.log"
 
+    def answering(self) -> dict[str, Any] | None:
+        """/health's answer once it comes from the pid the supervisor runs now, else None."""
+        answer = health(self.port)
+        state = read_state(self.tmp / ".grace", "shop")
+        running = state is not None and state.status == "running" and state.pid
+        return answer if answer is not None and answer["pid"] == running else None
+
+    def restart_requests(self, daemon: Daemon) -> list[tuple[str, str]]:
+        """(actor, action) of every audited request to the supervisor about the shop."""
+        entries = daemon.engine.store.audit_entries(subject="service:shop")
+        return [
+            (e.actor, json.loads(e.payload_json)["action"])
+            for e in entries
+            if e.action == "service.requested"
+        ]
+
     def settings(
         self, database_url: str, *, mode: str = "execute", env: dict[str, str] | None = None
     ) -> Settings:
@@ -214,8 +231,10 @@ async def test_optional_module_switches_the_feature_off_and_restarts(
     pip_install(shop.venv, shop.wheels, "tinyreq")
     async with serving(shop.settings(database_url)) as daemon:
         run = await until(lambda: finished(daemon, "missing_module_recovery"), what="the run")
-        after = await until(lambda: health(shop.port), within=30, what="shop answers")
+        after = await until(shop.answering, within=30, what="the supervised shop answers")
+        requests = shop.restart_requests(daemon)
     assert run.status is RunStatus.SUCCEEDED, run.error
+    assert requests == [(f"run:{run.id}", "restart")]
     assert run.service == "shop"
     assert run.captures["module"] == "fancy_recs"
     assert "Traceback (most recent call last)" in run.event["attributes"]["traceback"]
@@ -229,8 +248,9 @@ async def test_optional_module_switches_the_feature_off_and_restarts(
     assert flags == {"recommendations": {"enabled": False, "expires_at": None}}
     restarted = run.outputs["restart_degraded"]
     assert restarted["status"] == "running"
+    assert after["pid"] != restarted["previous_pid"]
     assert after == {
-        "pid": restarted["pid"],
+        "pid": after["pid"],
         "recommendations": False,
         "degraded": True,
         "tinyreq": "1.0",
@@ -268,7 +288,8 @@ async def test_required_module_waits_for_approval_then_is_installed_into_the_ven
         done = await until(
             lambda: (r := store.get_run(child_id)).finished_at and r, within=90, what="install"
         )
-        answer = await until(lambda: health(shop.port), within=30, what="shop answers")
+        answer = await until(shop.answering, within=30, what="the supervised shop answers")
+        requests = shop.restart_requests(daemon)
     assert done.status is RunStatus.SUCCEEDED, done.error
     install = done.outputs["install"]
     assert (install["distribution"], install["version"], install["pip"]) == (
@@ -280,7 +301,8 @@ async def test_required_module_waits_for_approval_then_is_installed_into_the_ven
     freeze = await anyio.Path(install["freeze_file"]).read_text()
     assert "tinyreq" not in freeze.split("\n", 1)[1]  # the record of the venv before the change
     assert answer["tinyreq"] == "1.0"
-    assert answer["pid"] == done.outputs["restart"]["pid"]
+    assert requests == [(f"run:{done.id}", "restart")]
+    assert done.outputs["restart"]["status"] == "running"
     assert answer["recommendations"] is False  # only tinyreq was broken here: the feature stays off
 
 

@@ -202,11 +202,15 @@ async def _run(argv: list[str], env: dict[str, str], timeout_s: float) -> tuple[
     try:
         with anyio.fail_after(timeout_s):
             out, _ = await proc.communicate()
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
         with anyio.CancelScope(shield=True):
             await proc.wait()
+        if isinstance(exc, TimeoutError):
+            shown = " ".join(argv[:6]) + (" …" if len(argv) > 6 else "")
+            msg = f"{shown} did not finish within the install's time limit (killed)"
+            raise ActionError(msg, retryable=True, type="InstallTimeout") from None
         raise
     return int(proc.returncode or 0), out.decode("utf-8", "replace")
 
@@ -265,11 +269,7 @@ async def install_requirement(ctx: ActionContext, params: InstallParams) -> Acti
     for folder in links:
         argv += ["--find-links", str(folder)]
     argv.append(params.requirement)
-    try:
-        code, output = await _run(argv, env, left())
-    except TimeoutError:
-        msg = f"pip install of {params.requirement!r} did not finish within {params.timeout_s:g}s"
-        raise ActionError(msg, retryable=True, type="InstallTimeout") from None
+    code, output = await _run(argv, env, left())
     tail = output[-OUTPUT_KEEP:]
     outputs: dict[str, Any] = {
         "requirement": params.requirement,
