@@ -45,7 +45,7 @@ from grace.runs import Run, RunStatus
 from grace.store import Store
 from grace.testing import serving
 
-pytestmark = [pytest.mark.anyio, pytest.mark.postgres, pytest.mark.slow]
+pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 
 
 @pytest.fixture
@@ -124,6 +124,7 @@ def _secret_backend(
     return [{"type": "keyring", "backend": backend}], {Path(ring.file_path)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["env", "file", "vault", "keyring"])
 async def test_the_token_from_a_backend_repairs_the_miner(
     kind: str,
@@ -213,6 +214,7 @@ async def test_the_token_from_a_backend_repairs_the_miner(
         assert token not in caplog.text
 
 
+@pytest.mark.slow
 async def test_no_backend_has_it_a_work_order_and_the_env_is_untouched(
     tmp_path: Path, database_url: str, token: str, api: GitHubFake
 ) -> None:
@@ -249,6 +251,7 @@ async def test_no_backend_has_it_a_work_order_and_the_env_is_untouched(
     assert not [r for r in api.requests() if r["auth"] == "valid"]
 
 
+@pytest.mark.slow
 async def test_a_revoked_token_is_written_but_the_work_order_says_github_refuses_it(
     tmp_path: Path, database_url: str, api: GitHubFake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -285,6 +288,7 @@ async def test_a_revoked_token_is_written_but_the_work_order_says_github_refuses
     assert revoked not in text
 
 
+@pytest.mark.slow
 async def test_an_unsupervised_service_gets_the_token_and_a_work_order_to_restart_it(
     tmp_path: Path, database_url: str, token: str, api: GitHubFake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -310,6 +314,7 @@ async def test_an_unsupervised_service_gets_the_token_and_a_work_order_to_restar
     assert token not in ticket.body
 
 
+@pytest.mark.slow
 async def test_observe_mode_proposes_and_changes_nothing(
     tmp_path: Path,
     database_url: str,
@@ -337,6 +342,7 @@ async def test_observe_mode_proposes_and_changes_nothing(
     assert not [r for r in api.requests() if r["auth"] == "valid"]
 
 
+@pytest.mark.slow
 async def test_grace_execute_in_a_terminal_asks_the_operator(
     tmp_path: Path, database_url: str, token: str, api: GitHubFake
 ) -> None:
