@@ -74,6 +74,7 @@ METRIC_NAMES: frozenset[str] = frozenset(
         "grace_decisions_total",
         "grace_suppressed_total",
         "grace_runs_finished_total",
+        "grace_component_restarts_total",
         "grace_event_queue_depth",
         "grace_event_queue_full_waits_total",
         # audit log (this process, since it started)
