@@ -65,8 +65,10 @@ async def request_and_wait(
 ) -> list[ControlOutcome]:
     """Write the requests, then poll the state files until each service moved or time is up.
 
-    ``restart`` is done when the service runs under a new pid; ``start`` when it runs;
-    ``stop`` when it is stopped. ``fatal`` (the start limit refused it) also ends the wait.
+    A service is done when its state file names the request as carried out
+    (``handled_request``) and it is running (``start``, ``restart``: then under a pid the
+    restart gave it) or stopped (``stop``); ``fatal`` (the start limit refused it) also ends
+    the wait.
     ``request_all`` writes one request for ``*`` (every service) instead of one per name.
     """
     from grace.store._services import ServiceControls
@@ -75,10 +77,12 @@ async def request_and_wait(
     before = {n: read_state(data_dir, n) for n in targets}
     asked = datetime.now(UTC).isoformat()
     controls = ServiceControls(store)
+    ids: dict[str, str] = {}
     for name in ["*"] if request_all else targets:
-        await anyio.to_thread.run_sync(
+        sent = await anyio.to_thread.run_sync(
             partial(controls.request, name, action, by=by, reason=reason)
         )
+        ids[name] = str(sent["id"])
     wanted = "stopped" if action == "stop" else "running"
     deadline = time.monotonic() + timeout_s
     after: dict[str, ServiceState | None] = dict.fromkeys(targets)
@@ -87,11 +91,11 @@ async def request_and_wait(
         for name in list(pending):
             state = read_state(data_dir, name)
             after[name] = state
-            old = before[name]
             if state is None or state.updated_at < asked:
                 continue
-            moved = action != "restart" or old is None or state.pid != old.pid
-            if state.status in (wanted, "fatal") and moved:
+            if state.handled_request != ids.get("*" if request_all else name):
+                continue  # not carried out yet (what changed was, e.g., an automatic restart)
+            if state.status in (wanted, "fatal"):
                 pending.discard(name)
         if not pending or time.monotonic() >= deadline:
             break

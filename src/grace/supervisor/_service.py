@@ -49,6 +49,8 @@ class Command:
     action: Action
     by: str = "operator"
     reason: str = ""
+    id: str = ""
+    """The store request's id (``ServiceControls``), recorded once the command is carried out."""
 
 
 @dataclass
@@ -405,6 +407,16 @@ class ServiceRunner:
     # -- commands ---------------------------------------------------------------------------
 
     async def _command(self, command: Command) -> None:
+        try:
+            await self._carry_out(command)
+        finally:
+            if command.id:
+                # Whoever waits for this request knows the state it sees is the answer to it,
+                # not to an automatic restart that happened to land first.
+                self.state.handled_request = command.id
+                self._save()
+
+    async def _carry_out(self, command: Command) -> None:
         if command.action == "start":
             if self.handle is None:
                 await self._start_loop(by=command.by, manual=True)

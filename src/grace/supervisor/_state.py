@@ -41,6 +41,8 @@ class ServiceState:
     """Automatic restarts since Grace (or the last manual start) started it."""
     healthy: bool | None = None
     reason: str = ""
+    handled_request: str | None = None
+    """The id of the last store request (start, stop, restart) carried out."""
     updated_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
 
     def to_json(self) -> dict[str, Any]:

@@ -171,7 +171,10 @@ class Supervisor:
         self.command(
             name,
             Command(
-                action, by=str(request.get("by", "operator")), reason=str(request.get("reason", ""))
+                action,
+                by=str(request.get("by", "operator")),
+                reason=str(request.get("reason", "")),
+                id=str(request.get("id", "")),
             ),
         )
 

@@ -66,11 +66,14 @@ async def test_serve_killed_and_restarted_adopts_its_services(
         assert http_get(port) == str(pid)
         assert harness.actions("web").count("service.started") == 1
         os.kill(pid, signal.SIGKILL)
-        await eventually(lambda: (b := http_get(port)) and b != str(pid), what="restarted")
+        await eventually(
+            lambda: (b := http_get(port)) and b != str(pid), within=30, what="restarted"
+        )
         await eventually(
             # Not our child any more (adopted): its exit is seen through the pidfd, the status
             # is not (only a parent can reap it).
             lambda: any(m.startswith("service web exited") for _, m in _supervisor_events(harness)),
+            within=30,
             what=f"the crash event: {_supervisor_events(harness)}",
         )
     finally:
