@@ -41,6 +41,7 @@ APP = Path(__file__).resolve().parents[2] / "fixtures" / "apps" / "vectors"
 SERVICE = str(APP / "vector_service.py")
 WRITER = str(APP / "stuck_writer.py")
 ROWS = 300
+LOCKED = (503, {"ok": False, "error": "database is locked"})
 FINAL = {"succeeded", "failed", "rolled_back", "timed_out", "aborted", "interrupted"}
 
 
@@ -56,7 +57,7 @@ def health(port: int) -> tuple[int, dict[str, Any]] | None:
     """``(status, body)`` of the service's health endpoint, or None when it does not answer."""
     url = f"http://127.0.0.1:{port}/api/vectors/health"
     try:
-        with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - our own 127.0.0.1
+        with urllib.request.urlopen(url, timeout=2) as resp:
             return resp.status, json.loads(resp.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"{}")
@@ -125,7 +126,7 @@ def start_writer(
     db: Path, tmp: Path, processes: list[subprocess.Popen[bytes]], *flags: str
 ) -> subprocess.Popen[bytes]:
     ready = tmp / f"writer-{len(processes)}.pid"
-    proc = subprocess.Popen(  # noqa: S603 - our fixture, argv list
+    proc = subprocess.Popen(
         [sys.executable, WRITER, str(db), str(ready), *flags], start_new_session=True
     )
     processes.append(proc)
@@ -158,7 +159,7 @@ async def stack(
         database_url=database_url,
         playbook_dirs=[tmp_path / "playbooks"],
         bundled_playbooks=True,
-        mode=mode,  # type: ignore[arg-type]
+        mode=mode,
         listen=f"127.0.0.1:{free_port()}",
         services=[{"name": "vectors", "argv": [sys.executable, SERVICE, str(port), str(db)]}],
         sources=[
@@ -176,7 +177,7 @@ async def stack(
                 "allow_cmdline": allow,
             }
         },
-        governance={"change_windows": {"enabled": False}, **(governance or {})},  # type: ignore[arg-type]
+        governance={"change_windows": {"enabled": False}, **(governance or {})},
     )
     daemon = Daemon.create(settings)
     try:
@@ -199,11 +200,12 @@ async def stack(
 
 async def recovered_run(s: Stack, *, within: float = 60) -> Run:
     (run,) = await eventually(s.finished, within=within, what="a faiss_lock_recovery run ends")
+    assert isinstance(run, Run)
     return run
 
 
 async def assert_healthy_and_intact(s: Stack) -> None:
-    status, body = await eventually(
+    _, body = await eventually(
         lambda: (h := health(s.port)) and h[0] == 200 and h, within=20, what="health 200"
     )
     assert body == {"ok": True, "vectors": ROWS}
@@ -218,10 +220,7 @@ async def test_a_stuck_writer_is_ended_gracefully_and_the_service_heals(
     """SIGTERM ends the allow-listed writer; the backup is a verified copy; health is 200."""
     async with stack(tmp_path, database_url, allow=[r"stuck_writer\.py"]) as s:
         writer = start_writer(s.db, tmp_path, processes)
-        assert (await anyio.to_thread.run_sync(lambda: health(s.port))) == (
-            503,
-            {"ok": False, "error": "database is locked"},
-        )
+        assert await anyio.to_thread.run_sync(lambda: health(s.port)) == LOCKED
         run = await recovered_run(s)
         assert run.status is RunStatus.SUCCEEDED, run.error
         assert writer.wait(timeout=10) == -signal.SIGTERM
@@ -307,10 +306,10 @@ async def test_a_holder_outside_the_allow_list_is_left_alone_and_escalated(
         def escalated() -> list[Any]:
             return [t for t in store.list_tickets() if "faiss_lock_recovery" in t.title]
 
-        (ticket,) = await eventually(escalated, within=110, what="an escalation ticket")
+        (ticket,) = await eventually(escalated, within=100, what="an escalation ticket")
         runs = s.runs()
         assert writer.poll() is None  # still alive: never signalled
-        assert (await anyio.to_thread.run_sync(lambda: health(s.port)))[0] == 503
+        assert await anyio.to_thread.run_sync(lambda: health(s.port)) == LOCKED
         first = s.outputs(runs[-1])
     assert len(runs) == 3
     assert all(r.status.value in FINAL and r.status is not RunStatus.SUCCEEDED for r in runs)
@@ -335,5 +334,5 @@ async def test_observe_mode_proposes_and_touches_nothing(
         await anyio.sleep(1.0)  # give a wrongly executing run the time to act
         assert s.daemon.engine.store.get_run(run.id).status is RunStatus.PROPOSED
         assert writer.poll() is None
-        assert (await anyio.to_thread.run_sync(lambda: health(s.port)))[0] == 503
+        assert await anyio.to_thread.run_sync(lambda: health(s.port)) == LOCKED
         assert s.daemon.engine.store.step_attempts(run.id) == []
