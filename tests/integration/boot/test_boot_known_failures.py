@@ -244,3 +244,36 @@ def test_missing_fix_playbook_is_reported(
     assert fix.outcome == "missing_playbook"
     assert "boot_fix_missing_secret" in fix.reason
     assert fix.captures == {"variable": "GRACE_BOOT_TEST_KEY"}
+
+
+def test_a_missing_module_at_boot_proposes_missing_module_recovery(
+    make_settings: Callable[..., Settings], boot: Callable[..., BootReport]
+) -> None:
+    """Beyond the seeds' seven: a smoke command whose import really fails is recognised as
+    ``missing_module`` with the module captured, and the bundled ``missing_module_recovery``
+    is proposed with it (observe mode)."""
+    settings = make_settings(
+        mode="observe",
+        bundled_playbooks=True,
+        boot={
+            "stages": [
+                {
+                    "name": "smoke_tests",
+                    "commands": [
+                        {
+                            "name": "imports",
+                            "argv": [sys.executable, "-c", "import grace_no_such_mod"],
+                        }
+                    ],
+                }
+            ]
+        },
+    )
+    report = boot(settings)
+    (fix,) = report.fixes
+    assert (fix.pattern, fix.fix_playbook, fix.outcome) == (
+        "missing_module",
+        "missing_module_recovery",
+        "proposed",
+    )
+    assert fix.captures == {"module": "grace_no_such_mod"}

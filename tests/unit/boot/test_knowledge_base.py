@@ -71,6 +71,12 @@ SAMPLES = {
           File "<frozen os>", line 679, in __getitem__
         KeyError: 'GITHUB_TOKEN'
         """,
+    "missing_module": """\
+        Traceback (most recent call last):
+          File "app/search.py", line 3, in <module>
+            import faiss
+        ModuleNotFoundError: No module named 'faiss'
+        """,
 }
 
 
@@ -80,10 +86,12 @@ def kb() -> KnowledgeBase:
 
 
 def test_seven_patterns_shipped(kb: KnowledgeBase) -> None:
-    """The bundled file holds the seeds' seven startup failures, each with every field."""
+    """The bundled file holds the seeds' seven startup failures (then missing_module), each
+    with every field."""
     assert [p.id for p in kb.patterns] == list(SAMPLES)
     for pattern in kb.patterns:
-        assert pattern.fix_playbook.startswith("boot_fix_")
+        expected = "missing_module_recovery" if pattern.id == "missing_module" else "boot_fix_"
+        assert pattern.fix_playbook.startswith(expected)
         assert pattern.root_cause
         assert pattern.verification
 
@@ -104,6 +112,7 @@ def test_each_sample_matches_only_its_pattern(kb: KnowledgeBase, pattern_id: str
         ("circular_import", {"name": "Base", "module": "app.models"}),
         ("unawaited_coroutine", {"coroutine": "Guardian.start"}),
         ("missing_env_secret", {"key": "GITHUB_TOKEN"}),
+        ("missing_module", {"module": "faiss"}),
     ],
 )
 def test_captures(kb: KnowledgeBase, pattern_id: str, captures: dict[str, str]) -> None:
