@@ -139,7 +139,7 @@ def _proc_locks(targets: dict[tuple[int, int], str]) -> dict[int, dict[str, set[
     for line in text.splitlines():
         parts = line.split()
         # "1: POSIX  ADVISORY  WRITE 12018 fe:00:2146503 1073741824 1073742335"
-        if len(parts) < 8 or parts[1] != "POSIX" or parts[1] == "->":
+        if len(parts) < 8 or parts[1] != "POSIX":  # "->" lines are waiters, not holders
             continue
         try:
             pid = int(parts[4])
