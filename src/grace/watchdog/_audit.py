@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from grace.audit._chain import AuditDraft
 from grace.logs import get_logger
 
 if TYPE_CHECKING:
@@ -31,6 +30,8 @@ def audit(
     actor: str = ACTOR,
 ) -> bool:
     """Append one audit entry; False (and an error log line) when it could not be written."""
+    from grace.audit._chain import AuditDraft  # the audit package loads SQLAlchemy: not at import
+
     if store is None:
         log.warning(f"{action} {subject} {payload} (no store: not audited)", event_type=action)
         return False

@@ -116,15 +116,6 @@ class ComponentWatchdog:
             raise LookupError(msg)
         return task
 
-    def healthy(self) -> bool:
-        """Every component that should run is running and beating."""
-        return all(
-            c.status == "running"
-            and (self.beats.age(c.name) or 0.0) <= self.config.timeout_of(c.name)
-            for c in self.components.values()
-            if c.status != "stopped"
-        )
-
     async def run(self, *, task_status: TaskStatus[None] | None = None) -> None:
         """Start every component in order, then watch them until cancelled."""
         publisher: asyncio.Task[None] | None = None
