@@ -114,3 +114,23 @@ def test_emergency_healer_recovery_runs_the_protocol(
     finally:
         pair.kill_all()
         pair.store.close()
+
+
+@pytest.mark.parametrize(
+    ("name", "steps", "slo_min"),
+    [("healer_mutual_restart", 5, 1), ("emergency_healer_recovery", 10, 2)],
+)
+def test_the_healer_playbooks_validate_with_their_shape(
+    name: str, steps: int, slo_min: int
+) -> None:
+    """``grace validate`` accepts each file; 5 and 10 steps; the SLO is the run timeout, and
+    the step timeouts fit in it."""
+    from grace.actions._registry import default_registry
+    from grace.playbooks import bundled_dir, load_file
+
+    path = bundled_dir() / f"{name}.yaml"
+    assert main(["validate", str(path)]) == 0
+    spec = load_file(path, registry=default_registry(), bundled=True).spec
+    assert len(spec.steps) == steps
+    assert spec.timeout_min == slo_min
+    assert sum(s.timeout_s for s in spec.steps) <= slo_min * 60
