@@ -17,13 +17,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
 
-from conftest import MakeCtx
+from grace.actions import ActionContext
 from grace.actions.builtin.sqlite_db import (
     DbBackupParams,
     DbIntegrityParams,
@@ -40,6 +40,8 @@ from grace.errors import ActionError
 from grace.supervisor._state import ServiceState, write_state
 
 pytestmark = pytest.mark.anyio
+
+MakeCtx = Callable[..., ActionContext]
 
 WRITER = str(
     Path(__file__).resolve().parents[2] / "fixtures" / "apps" / "vectors" / "stuck_writer.py"
