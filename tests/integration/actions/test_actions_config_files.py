@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
 import pytest
 from pydantic import ValidationError
 
-from conftest import MakeCtx
+from grace.actions import ActionContext
 from grace.actions.builtin.backups import list_backups
 from grace.actions.builtin.config_files import (
     ConfigGetParams,
@@ -20,6 +21,8 @@ from grace.actions.builtin.config_files import (
 from grace.errors import ActionError
 
 pytestmark = pytest.mark.anyio
+
+MakeCtx = Callable[..., ActionContext]
 
 CHAIN = ["google", "bing", "duckduckgo", "mock"]
 YAML_TEXT = """\

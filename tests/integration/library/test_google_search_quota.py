@@ -238,6 +238,7 @@ async def test_a_429_switches_to_bing_keeps_mission_progress_and_restores_google
             assert sum(m["done"] for m in paused.values()) == 5  # what google served
             served = _check_missions(app)
             assert served == {"google": 5, "bing": 2 * PAGES - 5}, served
+            assert _switching_run(store) == run  # one switch, never past bing
             assert app.google.served() == 5
             assert app.google.rejected >= 1
             assert app.bing.served() == 2 * PAGES - 5
@@ -368,5 +369,6 @@ async def test_without_a_missions_api_only_the_provider_switches(
                 lambda: all(m["state"] == "done" for m in app.missions()), within=60, what="done"
             )
             assert _check_missions(app) == {"google": 5, "bing": 2 * PAGES - 5}
+            assert _switching_run(store) == run  # one switch, never past bing
             assert Timers(store).get("google_search_quota_restore:search") is not None
     store.close()
