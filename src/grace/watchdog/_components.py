@@ -26,6 +26,8 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+import anyio
+
 from grace.errors import GraceError
 from grace.logs import get_logger
 from grace.supervisor._policy import StartLimiter, backoff_delay
@@ -138,7 +140,8 @@ class ComponentWatchdog:
             if tasks:
                 # Shielded: the components (the supervisor's last audit entries, runs being
                 # marked interrupted) finish even while we are being cancelled.
-                await asyncio.shield(asyncio.wait(tasks, timeout=STOP_WAIT_S))
+                with anyio.CancelScope(shield=True):
+                    await asyncio.wait(tasks, timeout=STOP_WAIT_S)
 
     async def stop(self, *names: str) -> None:
         """Stop components for good (the drain at shutdown stops intake first)."""
