@@ -301,3 +301,35 @@ async def test_restore_rejects_a_damaged_backup_and_says_so(
     assert restored.outputs["restored_from"] == first.outputs["backup_path"]
     (rejected,) = restored.outputs["rejected"]
     assert rejected["backup"] == second.outputs["backup_path"]
+
+
+async def test_a_stuck_reader_blocks_writers_in_rollback_mode_and_is_a_locker(
+    tmp_path: Path, make_ctx: MakeCtx, spawn: object
+) -> None:
+    """Rollback journal: a read transaction's SHARED lock keeps writers from committing, so
+    the reader counts as a lock holder; in WAL mode the same reader blocks nobody."""
+    db = make_db(tmp_path / "v.db")
+    reader = spawn(db, "--reader")  # type: ignore[operator]
+    ctx = make_ctx(backup=False)
+    writer = sqlite3.connect(db, timeout=0.2, isolation_level=None)
+    try:
+        writer.execute("BEGIN")
+        writer.execute("INSERT INTO vectors VALUES (1000, 'x')")
+        with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+            writer.execute("COMMIT")
+        writer.execute("ROLLBACK")
+    finally:
+        writer.close()
+    out = (await lock_holders(ctx, DbPathParams(path=str(db)))).outputs
+    assert out["writers"] == [reader.pid]
+    result = await unlock_database(
+        ctx, DbUnlockParams(path=str(db), allow_cmdline=[r"stuck_writer\.py"])
+    )
+    assert result.outputs["terminated"] == [reader.pid]
+
+    wal = make_db(tmp_path / "w.db", journal="wal")
+    wal_reader = spawn(wal, "--reader")  # type: ignore[operator]
+    out = (await lock_holders(ctx, DbPathParams(path=str(wal)))).outputs
+    (holder,) = [h for h in out["holders"] if h["pid"] == wal_reader.pid]
+    assert holder["writes"] is False
+    assert out["locked"] is False

@@ -36,6 +36,7 @@ __all__ = (
     "find_holders",
     "probe_write_lock",
     "sidecars",
+    "wal_mode",
 )
 
 SIDECARS = ("-journal", "-wal", "-shm")
@@ -75,15 +76,31 @@ class Holder:
     """SQLite locks it holds, strongest first (``exclusive``, ``wal_write``, ``shared``, …)."""
     service: str | None = None
     """The ``grace serve`` service this process is (or belongs to), if any."""
+    wal: bool = False
+    """The database is in WAL mode (readers never block writers there)."""
 
     @property
     def writes(self) -> bool:
-        """True when it holds a lock that blocks other writers."""
-        return any(lock in WRITE_LOCKS for lock in self.locks)
+        """True when it holds a lock that blocks other writers: a write lock, or, in
+        rollback-journal mode, a read transaction's SHARED lock (a writer cannot commit
+        while one is held, so a stuck reader locks the database too)."""
+        if any(lock in WRITE_LOCKS for lock in self.locks):
+            return True
+        return not self.wal and "shared" in self.locks
 
     def to_json(self) -> dict[str, Any]:
         """JSON form for step outputs (``writes`` included)."""
         return {**asdict(self), "writes": self.writes}
+
+
+def wal_mode(path: Path) -> bool:
+    """True when the database file's header says WAL (format versions 2 at bytes 18-19)."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(20)
+    except OSError:
+        return False
+    return head.startswith(b"SQLite format 3\x00") and head[18:20] == b"\x02\x02"
 
 
 def _label(suffix: str) -> str:
@@ -212,6 +229,7 @@ def find_holders(path: Path, *, data_dir: Path | None = None) -> list[Holder]:
     locks = _proc_locks(targets)
     opened = _open_by(targets)
     services = _services(data_dir)
+    wal = wal_mode(path)
     holders: list[Holder] = []
     for pid in sorted(set(locks) | set(opened)):
         kinds = {k for per_file in locks.get(pid, {}).values() for k in per_file}
@@ -245,6 +263,7 @@ def find_holders(path: Path, *, data_dir: Path | None = None) -> list[Holder]:
                 files=files,
                 locks=[k for k in _ORDER if k in kinds],
                 service=service,
+                wal=wal,
             )
         )
     holders.sort(key=lambda h: (not h.writes, not h.locks, h.pid))
