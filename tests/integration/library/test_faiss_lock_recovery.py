@@ -319,6 +319,8 @@ async def test_a_holder_outside_the_allow_list_is_left_alone_and_escalated(
     assert first["force_unlock"]["killed"] == []
     assert first["integrity"]["status"] == "busy"
     assert first["restore"]["step_status"] == "skipped"
+    assert first["recheck"]["step_status"] == "skipped"  # nothing changed: the short check
+    assert first["recheck_unchanged"]["step_status"] == "failed"
     assert ticket.service == "vectors"
 
 
