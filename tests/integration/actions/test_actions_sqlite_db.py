@@ -333,3 +333,28 @@ async def test_a_stuck_reader_blocks_writers_in_rollback_mode_and_is_a_locker(
     (holder,) = [h for h in out["holders"] if h["pid"] == wal_reader.pid]
     assert holder["writes"] is False
     assert out["locked"] is False
+
+
+async def test_dry_run_signals_nothing_and_writes_nothing(
+    tmp_path: Path, make_ctx: MakeCtx, spawn: object
+) -> None:
+    db = make_db(tmp_path / "v.db")
+    ctx = make_ctx()
+    await backup_database(ctx, DbBackupParams(path=str(db)))
+    writer = spawn(db)  # type: ignore[operator]
+    dry = make_ctx(dry_run=True)
+    result = await unlock_database(
+        dry, DbUnlockParams(path=str(db), allow_cmdline=[r"stuck_writer\.py"], force=True)
+    )
+    assert result.outputs["chosen"] == [writer.pid]
+    assert result.outputs["terminated"] == result.outputs["killed"] == []
+    assert result.summary.startswith("dry run: would end")
+    assert writer.poll() is None
+    skipped = await backup_database(dry, DbBackupParams(path=str(db)))
+    assert skipped.outputs["method"] == "skipped"
+    os.killpg(writer.pid, signal.SIGKILL)
+    writer.wait(timeout=10)
+    before = db.read_bytes()
+    restored = await restore_database(dry, DbRestoreParams(path=str(db)))
+    assert restored.changed is False
+    assert db.read_bytes() == before

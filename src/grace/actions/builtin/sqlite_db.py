@@ -256,6 +256,7 @@ def _describe_unlock(p: DbUnlockParams) -> str:
     idempotent=True,
     destructive=True,
     outputs=(
+        "chosen",
         "terminated",
         "killed",
         "refused",
@@ -284,6 +285,7 @@ async def unlock_database(ctx: ActionContext, params: DbUnlockParams) -> ActionR
         with contextlib.suppress(psutil.NoSuchProcess):
             chosen.append(psutil.Process(h.pid))
     outputs: dict[str, Any] = {
+        "chosen": [p.pid for p in chosen],
         "terminated": [],
         "killed": [],
         "refused": refused,
@@ -293,6 +295,12 @@ async def unlock_database(ctx: ActionContext, params: DbUnlockParams) -> ActionR
         "backup_path": None,
         "backup_note": "",
     }
+    if ctx.dry_run:
+        would = [p.pid for p in chosen]
+        summary = f"dry run: would end {would or 'nothing'}"
+        if refused:
+            summary += f"; would refuse {[r['pid'] for r in refused]}"
+        return ActionResult(ok=True, summary=summary, outputs=outputs, changed=False)
     if chosen and ctx.backup:
         # Ending a writer cannot change committed data, but a process may scribble as it dies:
         # keep a consistent copy from just before (db.backup's rules; a failure is recorded).
@@ -404,6 +412,9 @@ async def _backup(
         if not path.is_file():
             msg = f"cannot back up {path}: no such file"
             raise ActionError(msg, retryable=False, type="FileNotFound")
+        if ctx.dry_run:
+            reason = "dry run: nothing written"
+            return {"backup_path": None, "method": "skipped", "reason": reason, "bytes": 0}
         slot = backup_slot(ctx.data_dir, path)
         with private_dir(slot.parent) as work:
             made = work / "backup.db"
@@ -523,6 +534,13 @@ async def restore_database(ctx: ActionContext, params: DbRestoreParams) -> Actio
             msg = f"no backup of {path} passes integrity_check (looked in {slot}; {len(rejected)} rejected)"
             raise ActionError(msg, retryable=False, type="NoBackup", outputs={"rejected": rejected})
         source, content = chosen
+        if ctx.dry_run:
+            return {
+                "restored_from": str(source),
+                "backup_path": None,
+                "sidecars_removed": [],
+                "rejected": rejected,
+            }
         pre: str | None = None
         current = read_bytes(path)
         removed: list[str] = []
@@ -564,8 +582,10 @@ async def restore_database(ctx: ActionContext, params: DbRestoreParams) -> Actio
         if outputs["rejected"]
         else ""
     )
+    verb = "dry run: would restore" if ctx.dry_run else "restored"
     return ActionResult(
         ok=True,
-        summary=f"restored {path} from {Path(outputs['restored_from']).name}{skipped}",
+        summary=f"{verb} {path} from {Path(outputs['restored_from']).name}{skipped}",
         outputs=outputs,
+        changed=not ctx.dry_run,
     )
