@@ -146,6 +146,7 @@ async def stack(
     allow: list[str],
     mode: str = "execute",
     governance: dict[str, Any] | None = None,
+    journal: str = "delete",
 ) -> AsyncIterator[Stack]:
     """grace serve (execute mode) supervising the vector service and tailing its log."""
     port = free_port()
@@ -161,7 +162,12 @@ async def stack(
         bundled_playbooks=True,
         mode=mode,
         listen=f"127.0.0.1:{free_port()}",
-        services=[{"name": "vectors", "argv": [sys.executable, SERVICE, str(port), str(db)]}],
+        services=[
+            {
+                "name": "vectors",
+                "argv": [sys.executable, SERVICE, str(port), str(db), "--journal", journal],
+            }
+        ],
         sources=[
             {
                 "type": "log",
@@ -241,6 +247,26 @@ async def test_a_stuck_writer_is_ended_gracefully_and_the_service_heals(
     assert steps["force_unlock"]["step_status"] == "skipped"
     assert steps["integrity"]["status"] == "ok"
     assert steps["restore"]["step_status"] == "skipped"
+
+
+async def test_wal_mode_the_backup_is_online_and_the_writer_ended(
+    tmp_path: Path, processes: list[subprocess.Popen[bytes]]
+) -> None:
+    """WAL mode: the stuck writer holds the WAL write lock (readers still read), so the
+    online backup API works; the writer is ended and the service heals."""
+    url = f"sqlite:///{tmp_path / 'grace.db'}"
+    async with stack(tmp_path, url, allow=[r"stuck_writer\.py"], journal="wal") as s:
+        writer = start_writer(s.db, tmp_path, processes)
+        run = await recovered_run(s)
+        assert run.status is RunStatus.SUCCEEDED, run.error
+        assert writer.wait(timeout=10) == -signal.SIGTERM
+        await assert_healthy_and_intact(s)
+        steps = s.outputs(run)
+    (holder,) = [h for h in steps["holders"]["holders"] if h["pid"] == writer.pid]
+    assert "wal_write" in holder["locks"]
+    assert steps["backup"]["method"] == "online"
+    assert rows_and_integrity(Path(steps["backup"]["backup_path"])) == (ROWS, "ok")
+    assert steps["unlock"]["terminated"] == [writer.pid]
 
 
 async def test_a_writer_that_ignores_sigterm_is_force_killed(
