@@ -363,3 +363,55 @@ async def test_observe_mode_proposes_and_touches_nothing(
         assert writer.poll() is None
         assert await anyio.to_thread.run_sync(lambda: health(s.port)) == LOCKED
         assert s.daemon.engine.store.step_attempts(run.id) == []
+
+
+async def test_a_lock_reported_by_another_service_is_not_this_configurations(
+    tmp_path: Path, processes: list[subprocess.Popen[bytes]]
+) -> None:
+    """The configuration names service 'vectors': a "database is locked" event from 'miner'
+    is blocked by the playbook's condition (the governor refuses it: no run at all), so even
+    an allow-listed holder of the configured database is left alone."""
+    from datetime import UTC, datetime
+
+    from grace.engine import Engine, RunRefused
+    from grace.events import Event
+
+    db = tmp_path / "index.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE vectors (id INTEGER PRIMARY KEY)")
+    conn.commit()
+    conn.close()
+    writer = start_writer(db, tmp_path, processes)
+    settings = Settings(
+        data_dir=tmp_path / ".grace",
+        log_dir=tmp_path / "logs",
+        database_url=f"sqlite:///{tmp_path / 'grace.db'}",
+        bundled_playbooks=True,
+        mode="execute",
+        governance={"change_windows": {"enabled": False}},
+        config={
+            "faiss_lock_recovery": {
+                "service": "vectors",
+                "db_path": str(db),
+                "health_url": "http://127.0.0.1:9/api/vectors/health",
+                "allow_cmdline": [r"stuck_writer\.py"],
+            }
+        },
+    )
+    engine = Engine(settings)
+    try:
+        event = Event(
+            id="evt_other_service",
+            time=datetime.now(UTC),
+            source="log:/var/log/miner.log",
+            kind="log",
+            service="miner",
+            message="ERROR miner: database is locked",
+        )
+        with pytest.raises(RunRefused, match="reported by another service"):
+            await engine.execute("faiss_lock_recovery", event=event)
+        runs = engine.store.list_runs(playbook="faiss_lock_recovery")
+    finally:
+        engine.close()
+    assert runs == []
+    assert writer.poll() is None
