@@ -79,7 +79,9 @@ def _console() -> Any:
 
     # Piped or captured output is read by scripts and greps: never truncate it to 80 columns.
     width = None if sys.stdout.isatty() else 200
-    return Console(highlight=False, soft_wrap=True, width=width)
+    # No markup by default: names, descriptions, errors and plans are shown as written
+    # ("[grace] …" or "pip install app[extra]" must not vanish); styled text says markup=True.
+    return Console(highlight=False, soft_wrap=True, width=width, markup=False)
 
 
 def _event(path: Path | None) -> Any:
@@ -286,11 +288,13 @@ def audit_verify(ctx: typer.Context, json_out: JsonOpt = False) -> None:
         if report.ok:
             console.print(
                 f"[green]audit log OK[/green]: {report.entries_checked} entries, "
-                f"{report.checkpoints_checked} signed checkpoints verified in {report.duration_s:.2f}s"
+                f"{report.checkpoints_checked} signed checkpoints verified in {report.duration_s:.2f}s",
+                markup=True,
             )
         else:
             console.print(
-                f"[red bold]audit log FAILED verification[/red bold] at seq {report.first_bad_seq}"
+                f"[red bold]audit log FAILED verification[/red bold] at seq {report.first_bad_seq}",
+                markup=True,
             )
             console.print(f"  {report.problem}")
     if not report.ok:

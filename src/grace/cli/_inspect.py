@@ -97,10 +97,12 @@ def playbooks_list(ctx: typer.Context, json_out: JsonOpt = False) -> None:
             "bundled" if r["bundled"] else str(r["file"]),
             str(r["description"])[:60],
         )
+    from rich.markup import escape
+
     console = _console()
     console.print(table)
     for err in errors:
-        console.print(f"[red]rejected:[/red] {err}", markup=True)
+        console.print(f"[red]rejected:[/red] {escape(str(err))}", markup=True)
 
 
 @config_app.command("show")

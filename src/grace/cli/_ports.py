@@ -103,7 +103,9 @@ def _notes(report: SyncReport) -> None:
     for record in report.adopted:
         console.print(f"port {record.port} of {record.service}: owner is pid {record.pid}")
     for conflict in report.conflicts:
-        console.print(f"[bold red]conflict[/bold red]: {conflict}", highlight=False)
+        from rich.markup import escape
+
+        console.print(f"[bold red]conflict[/bold red]: {escape(str(conflict))}", markup=True)
     stale = [v for v in report.stale if v not in report.pruned]
     for verdict in stale:
         console.print(f"stale: port {verdict.record.port}: {verdict.reason}", highlight=False)

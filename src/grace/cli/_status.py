@@ -68,6 +68,7 @@ def status(
 
 
 def _print(report: StatusReport) -> None:
+    from rich.markup import escape
     from rich.table import Table
     from rich.text import Text
 
@@ -81,7 +82,7 @@ def _print(report: StatusReport) -> None:
     stop = report.emergency_stop
     console.print(
         f"mode: {report.mode} · emergency stop: "
-        + (f"[red bold]IN FORCE[/red bold] (by {stop.get('by')})" if stop else "off")
+        + (f"[red bold]IN FORCE[/red bold] (by {escape(str(stop.get('by')))})" if stop else "off")
         + f" · audit: {audit_line(report.audit)}",
         markup=True,
     )
@@ -104,6 +105,6 @@ def _print(report: StatusReport) -> None:
     if not report.recent_runs:
         console.print("\nno runs yet — start one with 'grace execute NAME'")
     if report.commands:
-        console.print("\n[bold]Commands to act[/bold]")
+        console.print("\n[bold]Commands to act[/bold]", markup=True)
         for command in report.commands:
             console.print(f"  {command}", markup=False)

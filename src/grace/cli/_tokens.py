@@ -70,7 +70,8 @@ def create(
     console.print(secret, soft_wrap=True, highlight=False, markup=False)
     console.print(
         "[dim]shown once: store it now. Use it as 'Authorization: Bearer <token>' "
-        "or to log in to the dashboard.[/dim]"
+        "or to log in to the dashboard.[/dim]",
+        markup=True,
     )
 
 
