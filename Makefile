@@ -20,7 +20,7 @@ run: $(STAMP)
 
 ## The whole suite (SQLite always; PostgreSQL too when GRACE_TEST_DATABASE_URL is set).
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -33,6 +33,7 @@ __all__ = (
     "SequentialIds",
     "StoreIngest",
     "decider_for",
+    "eventually",
     "free_port",
     "make_event",
     "serving",
@@ -154,6 +155,38 @@ class StoreIngest:
 
     async def heartbeat(self, name: str, *, detail: dict[str, object] | None = None) -> None:
         await anyio.to_thread.run_sync(lambda: self.store.beat(name, detail=dict(detail or {})))
+
+
+async def eventually(
+    check: Callable[[], Any],
+    *,
+    within: float = 30.0,
+    every: float = 0.05,
+    what: str = "",
+    ignore: tuple[type[BaseException], ...] = (),
+) -> Any:
+    """Poll ``check`` (run in a worker thread) until it returns something truthy, and return it.
+
+    An exception in ``ignore`` counts as "not yet". At the deadline: ``AssertionError`` naming
+    ``what`` (or ``check``) and the last value seen. For tests of real processes, where a fixed
+    sleep is either too short on a loaded machine or wastes time on an idle one.
+    """
+    import time
+
+    deadline = time.monotonic() + within
+    last: Any = None
+    while True:
+        try:
+            last = await anyio.to_thread.run_sync(check)
+        except ignore as exc:
+            last = exc
+        else:
+            if last:
+                return last
+        if time.monotonic() > deadline:
+            msg = f"not within {within}s: {what or check} (last: {last!r})"
+            raise AssertionError(msg)
+        await anyio.sleep(every)
 
 
 def free_port() -> int:

@@ -10,17 +10,16 @@ import select
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 
 from grace.store import Store
 from grace.supervisor import read_state
+from grace.testing import eventually as eventually  # re-exported for the tests
 from grace.testing import free_port
 
 APPS = Path(__file__).resolve().parents[2] / "fixtures" / "apps"
@@ -168,18 +167,6 @@ def settings_values(
             "secrets": {"backends": backends},
         },
     }
-
-
-async def eventually(check: Callable[[], Any], *, within: float = 60.0, what: str = "") -> Any:
-    """Poll ``check`` (in a thread) until it returns something truthy; fail at the deadline."""
-    deadline = time.monotonic() + within
-    while True:
-        value = await anyio.to_thread.run_sync(check)
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"not within {within}s: {what or check}")
-        await anyio.sleep(0.05)
 
 
 def miner_pid(data_dir: Path) -> int | None:

@@ -19,7 +19,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -34,6 +34,7 @@ from grace.config import Settings
 from grace.daemon import Daemon
 from grace.runs import Run, RunStatus
 from grace.supervisor import read_state
+from grace.testing import eventually
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -63,18 +64,6 @@ def health(port: int) -> tuple[int, dict[str, Any]] | None:
         return exc.code, json.loads(exc.read() or b"{}")
     except OSError:
         return None
-
-
-async def eventually(check: Callable[[], Any], *, within: float, what: str) -> Any:
-    """Poll ``check`` in a thread until it is truthy; fail at the deadline."""
-    deadline = time.monotonic() + within
-    while True:
-        value = await anyio.to_thread.run_sync(check)
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"not within {within}s: {what}")
-        await anyio.sleep(0.05)
 
 
 def rows_and_integrity(db: Path) -> tuple[int, str]:

@@ -15,10 +15,10 @@ import contextlib
 import os
 import signal
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from grace.runs import Run, RunStatus
 from grace.store import open_store
 from grace.store._timers import Timers
 from grace.supervisor import read_state
+from grace.testing import eventually as _eventually
 from grace.testing import free_port, serving
 
 APP = Path(__file__).resolve().parents[2] / "fixtures" / "apps" / "search_service"
@@ -147,19 +148,7 @@ def _killing_services(data_dir: Path) -> Iterator[None]:
                 os.killpg(state.pid, signal.SIGKILL)
 
 
-async def eventually(check: Any, *, within: float, what: str) -> Any:
-    deadline = time.monotonic() + within
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = await anyio.to_thread.run_sync(check)
-        except (httpx.HTTPError, OSError, ValueError) as exc:
-            last = exc
-        else:
-            if last:
-                return last
-        await anyio.sleep(0.1)
-    pytest.fail(f"not within {within}s: {what} (last: {last!r})")
+eventually = partial(_eventually, every=0.1, ignore=(httpx.HTTPError, OSError, ValueError))
 
 
 async def _start_missions(app: App, pages: int = PAGES) -> None:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import socket
 import sys
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import anyio
-import pytest
 
+from grace import testing
 from grace.store import Store
 from grace.supervisor import Supervisor, parse_services, read_state
 
@@ -43,18 +43,8 @@ def http_get(port: int, timeout: float = 0.5) -> str | None:
     return body.decode() if head.startswith(b"HTTP/1.0 200") else None
 
 
-async def eventually(
-    check: Callable[[], Any], *, within: float = 8.0, every: float = 0.02, what: str = ""
-) -> Any:
-    """Poll ``check`` (run in a thread) until it returns a truthy value; fail at the deadline."""
-    deadline = time.monotonic() + within
-    while True:
-        value = await anyio.to_thread.run_sync(check)
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"not within {within}s: {what or check}")
-        await anyio.sleep(every)
+eventually = partial(testing.eventually, within=8.0, every=0.02)
+"""Poll ``check`` until truthy (grace.testing.eventually; 8 s, every 20 ms by default)."""
 
 
 @dataclass

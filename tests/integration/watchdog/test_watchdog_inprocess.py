@@ -18,7 +18,7 @@ from watchdog_helpers import free_port
 from grace.config import Settings
 from grace.daemon import Daemon
 from grace.store import open_store
-from grace.testing import make_event
+from grace.testing import eventually, make_event
 from grace.watchdog import Component, ComponentFailed, ComponentWatchdog, Heartbeats, WatchdogConfig
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
@@ -38,18 +38,6 @@ steps:
     action: log
     with: {message: "noted {{ diagnosis.captures.what }}"}
 """
-
-
-async def eventually(check: Any, *, within: float = 30.0, what: str = "") -> Any:
-    """Poll ``check`` (in a thread) until truthy; fail at the deadline."""
-    deadline = time.monotonic() + within
-    while True:
-        value = await anyio.to_thread.run_sync(check)
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"not within {within}s: {what}")
-        await anyio.sleep(0.05)
 
 
 async def test_killed_runner_task_is_restarted_and_the_queued_run_completes(

@@ -114,16 +114,17 @@ BODIES: list[tuple[str, bytes]] = [
 
 
 @pytest.mark.parametrize(("what", "body"), BODIES, ids=[b[0] for b in BODIES])
-async def test_the_fast_path_answers_as_the_route_does(what: str, body: bytes) -> None:
+async def test_the_fast_path_answers_as_the_route_does(
+    what: str, body: bytes, ingest: FakeIngest
+) -> None:
     """Served by :class:`EventsIntake` or by the route behind the router: the same status,
     headers and bytes, including every error (the body limit here is 1 KiB)."""
-    from conftest import FakeIngest
     from grace.api import create_app
     from grace.api.routes.events import EventsIntake
 
     replies = []
     for fast in (True, False):
-        app = create_app(FakeIngest(), auth=False, max_body_bytes=1024)
+        app = create_app(type(ingest)(), auth=False, max_body_bytes=1024)
         if not fast:
             app.user_middleware = [m for m in app.user_middleware if m.cls is not EventsIntake]
         transport = httpx.ASGITransport(app=app)
