@@ -23,6 +23,7 @@ from grace.logs import bind_context, get_logger
 from grace.pipeline._counters import PipelineCounters
 from grace.pipeline._decide import Decider, Outcome
 from grace.pipeline._timers import fire_due_timers
+from grace.pipeline._writer import WriterThread
 from grace.runner import Runner
 from grace.runs import RunStatus
 from grace.store import Store
@@ -85,6 +86,8 @@ class Pipeline:
         """The batch that submitted events join while the write before it is in flight."""
         self._last_write: anyio.Event | None = None
         """Set when the latest batch handed to the store is recorded (writes never overlap)."""
+        self._writer = WriterThread()
+        """The thread the group commits are written on (grace.pipeline._writer)."""
         self.on_tick: Callable[[], None] | None = None
         """Called when the runner starts and on every maintenance tick: the heartbeat the
         in-process watchdog reads (docs/watchdog.md)."""
@@ -148,7 +151,7 @@ class Pipeline:
                     await before.wait()
                 if close and self._filling is batch:
                     self._filling = None
-                batch.fresh = await anyio.to_thread.run_sync(self.store.insert_events, batch.items)
+                batch.fresh = await self._writer.run(self.store.insert_events, batch.items)
             except Exception as exc:  # noqa: BLE001 - handed to every waiter, none hangs
                 batch.error = exc
             finally:

@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 
 from grace.events import Event
 from grace.store._convert import aware, utc
+from grace.store._intake import IntakeWriter
 from grace.store._reads import Reads
 from grace.store._tables import episodes as _episodes
 from grace.store._tables import events as _events
@@ -62,11 +63,17 @@ def _filtered(query: Any, service: str | None, kind: str | None, since: datetime
     return query
 
 
+def intake_writer(engine: Engine) -> IntakeWriter:
+    """The writer :meth:`IngestRecords.insert_events` uses (no connection until the first batch)."""
+    return IntakeWriter(engine, sqlite=_insert_rows_sqlite, generic=_insert_rows)
+
+
 class IngestRecords(Reads):
     """The store's ingestion side (mixed into :class:`grace.store.Store`)."""
 
     engine: Engine
     clock: Clock
+    _intake: IntakeWriter
 
     def insert_event(self, event: Event, *, event_key: str | None = None) -> bool:
         """Record an event once: False when ``(source, event_key)`` was already recorded.
@@ -77,7 +84,11 @@ class IngestRecords(Reads):
         return self.insert_events([(event, event_key)])[0]
 
     def insert_events(self, batch: Sequence[tuple[Event, str | None]]) -> list[bool]:
-        """:meth:`insert_event` for a batch, in one transaction (one commit for a burst)."""
+        """:meth:`insert_event` for a batch, in one transaction (one commit for a burst).
+
+        Written on the intake's own connection (:class:`grace.store._intake.IntakeWriter`),
+        one batch at a time, committed before this returns.
+        """
         now = self.clock.now()
         rows = [
             (
@@ -98,19 +109,7 @@ class IngestRecords(Reads):
         ]
         if not rows:
             return []
-        with self.engine.begin() as conn:
-            if conn.dialect.name == "sqlite":
-                return _insert_rows_sqlite(conn, rows)
-            # One statement for the batch (insertmanyvalues); RETURNING names the rows that
-            # were new, since rowcount is not reliable for ON CONFLICT with every driver.
-            stmt = _insert(conn, _events).on_conflict_do_nothing().returning(_events.c.id)
-            params = [dict(zip(_EVENT_COLUMNS, row, strict=True)) for row in rows]
-            inserted = {r[0] for r in conn.execute(stmt, params).all()}
-        fresh: list[bool] = []
-        for row in rows:  # two events of one batch with the same id: only the first is new
-            fresh.append(row[0] in inserted)
-            inserted.discard(row[0])
-        return fresh
+        return self._intake.insert(rows)
 
     def count_events(
         self, *, service: str | None = None, kind: str | None = None, since: datetime | None = None
@@ -275,7 +274,24 @@ def _sqlite_insert(dialect: Dialect) -> tuple[str, tuple[Callable[[Any], Any] | 
     return sql, tuple(c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns)
 
 
-def _insert_rows_sqlite(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> list[bool]:
+def _insert_rows(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> list[bool]:
+    """Insert ``rows`` (in :data:`_EVENT_COLUMNS` order) in the caller's transaction; which
+    ones were new (the generic path: PostgreSQL)."""
+    # One statement for the batch (insertmanyvalues); RETURNING names the rows that were new,
+    # since rowcount is not reliable for ON CONFLICT with every driver.
+    stmt = _insert(conn, _events).on_conflict_do_nothing().returning(_events.c.id)
+    params = [dict(zip(_EVENT_COLUMNS, row, strict=True)) for row in rows]
+    inserted = {r[0] for r in conn.execute(stmt, params).all()}
+    fresh: list[bool] = []
+    for row in rows:  # two events of one batch with the same id: only the first is new
+        fresh.append(row[0] in inserted)
+        inserted.discard(row[0])
+    return fresh
+
+
+def _insert_rows_sqlite(
+    dbapi: Any, dialect: Dialect, rows: Sequence[tuple[Any, ...]]
+) -> list[bool]:
     """Insert ``rows`` (in :data:`_EVENT_COLUMNS` order) on SQLite; which ones were new.
 
     The intake's hot path (every event the API receives): one prepared single-row INSERT per
@@ -285,12 +301,12 @@ def _insert_rows_sqlite(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> li
     with an earlier row of the same batch). About 4x less CPU per event than a Core
     ``insertmanyvalues`` statement with RETURNING (docs/BENCHMARKS.md, "HTTP intake").
     """
-    sql, processors = _sqlite_insert(conn.dialect)
+    sql, processors = _sqlite_insert(dialect)
     convert = [(i, p) for i, p in enumerate(processors) if p is not None]
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    cursor = dbapi.cursor()
     fresh: list[bool] = []
     values: list[Any] = []
-    dbapi_error = conn.dialect.loaded_dbapi.Error
+    dbapi_error = dialect.loaded_dbapi.Error
     try:
         for row in rows:
             values = list(row)

@@ -36,7 +36,7 @@ from grace.store._cycles import CycleReads
 from grace.store._database import create_db_engine, migrate
 from grace.store._external_runs import EXTERNAL_TRIGGER, ExternalRuns
 from grace.store._governance import EMERGENCY_STOP, GovernanceRecords
-from grace.store._ingest import IngestRecords
+from grace.store._ingest import IngestRecords, intake_writer
 from grace.store._learning import LearningReads
 from grace.store._ports import PortRecords
 from grace.store._progress import ProgressReads
@@ -98,6 +98,7 @@ class Store(
         self.ids: IdFactory = ids or RandomIds(self.clock)
         self._listeners: list[AuditListener] = []
         self._local = threading.local()
+        self._intake = intake_writer(engine)
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -123,7 +124,8 @@ class Store(
                 listener(tx.entries, append_s)
 
     def close(self) -> None:
-        """Release every pooled connection."""
+        """Release the intake's connection and every pooled one."""
+        self._intake.close()
         self.engine.dispose()
 
     def append_audit(self, drafts: Sequence[AuditDraft]) -> list[AuditEntry]:
