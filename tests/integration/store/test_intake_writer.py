@@ -65,14 +65,14 @@ def test_a_failed_batch_drops_the_connection_and_the_next_batch_works(store: Sto
     assert _ids(store) == ["e0", "e1"]
 
 
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_a_terminated_backend_is_replaced_and_the_batch_written_once(
     store: Store, database_url: str
 ) -> None:
     """PostgreSQL: the writer's backend is killed between batches (a server restart, an
     admin): the next batch finds the connection dead at its INSERT, nothing of it committed,
     and is written on a new connection: recorded once, reported new."""
-    if not database_url.startswith("postgresql"):
-        pytest.skip("pg_terminate_backend is PostgreSQL's")
+    assert database_url.startswith("postgresql")  # pg_terminate_backend is PostgreSQL's
     store.insert_events([(make_event("a", id="e0"), None)])
     intake = store._intake
     assert intake is not None
@@ -89,14 +89,14 @@ def test_a_terminated_backend_is_replaced_and_the_batch_written_once(
     assert _ids(store) == ["e0", "e1", "e2"]
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_the_writer_waits_for_another_writer_and_holds_no_lock_between_batches(
     store: Store, database_url: str
 ) -> None:
     """SQLite: another connection holds the write lock; the intake's batch waits for it (no
     error, no deadlock) and commits after. Between batches the intake holds no lock: another
     writer takes it at once."""
-    if not database_url.startswith("sqlite"):
-        pytest.skip("SQLite's single write lock")
+    assert database_url.startswith("sqlite")  # SQLite's single write lock
     store.insert_events([(make_event("a", id="e0"), None)])
     other = create_engine(database_url, connect_args={"timeout": 0.1})
     try:

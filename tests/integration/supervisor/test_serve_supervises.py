@@ -54,6 +54,11 @@ async def test_serve_killed_and_restarted_adopts_its_services(
     first_serve = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL)  # noqa: ASYNC220
     try:
         pid = int(await eventually(lambda: http_get(port), within=40, what="service up"))
+        # The start is audited off the restart path (after the spawn): let it land before the
+        # kill, or a kill in that moment leaves no 'service.started' to count below.
+        await eventually(
+            lambda: "service.started" in harness.actions("web"), within=20, what="start audited"
+        )
     finally:
         first_serve.kill()
         first_serve.wait()
