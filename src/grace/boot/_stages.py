@@ -273,12 +273,10 @@ async def smoke_tests(ctx: BootContext, stage: StageConfig) -> str:
 async def continuous_monitor(ctx: BootContext, stage: StageConfig) -> str:
     """Is something watching after the boot? A running ``grace serve`` pings the supervisor
     heartbeat; this stage reads how fresh it is (it does not start one)."""
-    from grace.supervisor import HEARTBEAT_NAME
+    from grace.supervisor import supervisor_beat_age
 
     engine = await _engine(ctx)
-    beats = await anyio.to_thread.run_sync(engine.store.last_beats)
-    seen = beats.get(HEARTBEAT_NAME)
-    age = None if seen is None else (datetime.now(UTC) - seen).total_seconds()
+    age = await anyio.to_thread.run_sync(supervisor_beat_age, engine.store)
     if age is not None and age < MONITOR_FRESH_S:
         return f"grace serve is running (supervisor heartbeat {age:.1f}s ago)"
     what = "never seen" if age is None else f"last seen {age:.0f}s ago"

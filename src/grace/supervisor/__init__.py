@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         ControlOutcome,
         daemon_listening,
         request_and_wait,
+        supervisor_beat_age,
     )
     from grace.supervisor._policy import ExitReason, StartLimiter, backoff_delay, wants_restart
     from grace.supervisor._process import describe_exit, log_path
@@ -63,6 +64,7 @@ _WHERE: dict[str, str] = {
     "parse_services": "grace.supervisor._config",
     "read_state": "grace.supervisor._state",
     "request_and_wait": "grace.supervisor._control",
+    "supervisor_beat_age": "grace.supervisor._control",
     "state_path": "grace.supervisor._state",
     "wants_restart": "grace.supervisor._policy",
 }
@@ -106,5 +108,6 @@ __all__ = (
     "read_state",
     "request_and_wait",
     "state_path",
+    "supervisor_beat_age",
     "wants_restart",
 )

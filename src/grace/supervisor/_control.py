@@ -23,7 +23,13 @@ from grace.supervisor._supervisor import HEARTBEAT_NAME
 if TYPE_CHECKING:
     from grace.store import Store
 
-__all__ = ("DAEMON_FRESH_S", "ControlOutcome", "daemon_listening", "request_and_wait")
+__all__ = (
+    "DAEMON_FRESH_S",
+    "ControlOutcome",
+    "daemon_listening",
+    "request_and_wait",
+    "supervisor_beat_age",
+)
 
 ControlAction = Literal["start", "stop", "restart"]
 
@@ -31,13 +37,16 @@ DAEMON_FRESH_S = 3.0
 """A supervisor heartbeat younger than this means a ``grace serve`` is listening."""
 
 
+def supervisor_beat_age(store: Store) -> float | None:
+    """Seconds since a ``grace serve`` supervisor last beat, or None when none ever did."""
+    seen = store.last_beats().get(HEARTBEAT_NAME)
+    return None if seen is None else (datetime.now(UTC) - seen).total_seconds()
+
+
 def daemon_listening(store: Store, *, fresh_s: float = DAEMON_FRESH_S) -> float | None:
     """Seconds since the supervisor's last heartbeat when younger than ``fresh_s``, else None."""
-    seen = store.last_beats().get(HEARTBEAT_NAME)
-    if seen is None:
-        return None
-    age = (datetime.now(UTC) - seen).total_seconds()
-    return age if age < fresh_s else None
+    age = supervisor_beat_age(store)
+    return age if age is not None and age < fresh_s else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,8 +18,8 @@ import socket
 import subprocess
 import sys
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from grace.config import Settings
 from grace.daemon import Daemon
 from grace.runs import Run, RunStatus
 from grace.supervisor import read_state
-from grace.testing import free_port, serving
+from grace.testing import eventually, free_port, serving
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.postgres]
 
@@ -96,17 +96,8 @@ def health(port: int) -> dict[str, Any] | None:
     return json.loads(body) if head.startswith(b"HTTP/1.0 200") else None
 
 
-async def until(check: Callable[[], Any], *, within: float = 60, what: str = "") -> Any:
-    """Poll ``check`` (in a thread) until it returns something truthy; fail at the deadline."""
-    try:
-        with anyio.fail_after(within):
-            while True:
-                value = await anyio.to_thread.run_sync(check)
-                if value:
-                    return value
-                await anyio.sleep(0.1)
-    except TimeoutError:
-        pytest.fail(f"not within {within}s: {what}")
+until = partial(eventually, within=60, every=0.1)
+"""Poll ``check`` until truthy (grace.testing.eventually; 60 s, every 0.1 s)."""
 
 
 @dataclass

@@ -17,10 +17,9 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
-from typing import Any
 
-import anyio
 import psutil
 import pytest
 
@@ -31,7 +30,7 @@ from grace.ports import read_monitor
 from grace.runs import Run, RunStatus
 from grace.sources.builtin.schedule import Schedule, next_slot
 from grace.supervisor import read_state
-from grace.testing import free_port, serving
+from grace.testing import eventually, free_port, serving
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.postgres]
 
@@ -84,17 +83,8 @@ def listen() -> Iterator[Callable[[int], subprocess.Popen[str]]]:
             proc.stdout.close()
 
 
-async def until(check: Callable[[], Any], *, within: float = 60, what: str = "") -> Any:
-    """Poll ``check`` (in a thread) until it returns something truthy; fail at the deadline."""
-    try:
-        with anyio.fail_after(within):
-            while True:
-                value = await anyio.to_thread.run_sync(check)
-                if value:
-                    return value
-                await anyio.sleep(0.1)
-    except TimeoutError:
-        pytest.fail(f"not within {within}s: {what}")
+until = partial(eventually, within=60, every=0.1)
+"""Poll ``check`` until truthy (grace.testing.eventually; 60 s, every 0.1 s)."""
 
 
 def watchdog_pid(data_dir: Path) -> int | None:
