@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from grace._docstrings import DOCUMENTED
+
 __all__ = (
     "BUILTIN_STAGES",
     "BootConfig",
@@ -45,7 +47,7 @@ _NAME = r"^[a-z0-9_]+$"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(**DOCUMENTED, extra="forbid", frozen=True)
 
 
 class CommandCheck(_Strict):

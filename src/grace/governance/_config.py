@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
+from grace._docstrings import DOCUMENTED
 from grace.durations import Duration
 from grace.governance._policy import PolicyConfig
 from grace.governance._windows import ChangeWindowConfig
@@ -16,7 +17,7 @@ __all__ = ("GovernanceConfig",)
 class GovernanceConfig(BaseModel):
     """How careful the governor is. Every default errs on the side of doing less."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(**DOCUMENTED, extra="forbid", frozen=True)
 
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     """Risk x autonomy tier → execute, propose, approval, quorum or refuse (docs/governance-policy.md)."""

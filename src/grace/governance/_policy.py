@@ -19,6 +19,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from grace._docstrings import DOCUMENTED
+
 __all__ = (
     "DEFAULT_MATRIX",
     "MODES",
@@ -82,7 +84,7 @@ DEFAULT_MATRIX: Mapping[tuple[str, int], PolicyAction] = MappingProxyType(
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(**DOCUMENTED, extra="forbid", frozen=True)
 
 
 class PolicyOverride(_Strict):

@@ -26,6 +26,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from grace._docstrings import DOCUMENTED
+
 __all__ = ("ChangeCalendar", "ChangeWindowConfig", "Freeze", "Weekday", "Window", "WindowState")
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -39,7 +41,7 @@ _DASH = "\u2013"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(**DOCUMENTED, extra="forbid", frozen=True)
 
 
 def _time_of_day(value: Any) -> Any:

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from grace._docstrings import DOCUMENTED
+
 __all__ = ("FailurePattern", "KnowledgeFile", "PatternMatch")
 
 PATTERN_ID = r"^[a-z0-9_]+$"
@@ -16,7 +18,7 @@ PATTERN_ID = r"^[a-z0-9_]+$"
 class FailurePattern(BaseModel):
     """One known failure: how to recognise it, why it happens, what fixes it, how to tell."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(**DOCUMENTED, extra="forbid", frozen=True)
 
     id: str = Field(pattern=PATTERN_ID, max_length=100)
     """Unique, ``[a-z0-9_]+``; training records and success rates are keyed by it."""

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from grace._docstrings import DOCUMENTED
 from grace.durations import Duration
 
 __all__ = (
@@ -43,9 +44,7 @@ NAME_PATTERN = r"^[a-z0-9_]+$"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True
-    )
+    model_config = ConfigDict(**DOCUMENTED, extra="forbid", frozen=True, populate_by_name=True)
 
 
 class Metadata(_Strict):

@@ -17,6 +17,7 @@ from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from grace._docstrings import field_docs
 from grace.playbooks._report import Report, did_you_mean
 from grace.playbooks._source import FieldPath
 
@@ -199,9 +200,11 @@ def _field_description(model: type[BaseModel], loc: Loc, name: str) -> str | Non
     target = _model_at(model, loc)
     if target is None:
         return None
+    docs = field_docs(target)
     for field_name, info in target.model_fields.items():
-        if name in {field_name, info.alias} and info.description:
-            text = info.description.strip().split("\n")[0].rstrip(".").replace("``", "'")
+        described = info.description or docs.get(field_name)
+        if name in {field_name, info.alias} and described:
+            text = described.strip().split("\n")[0].rstrip(".").replace("``", "'")
             return _lower_first(text)
     return None
 

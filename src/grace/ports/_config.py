@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from grace._docstrings import DOCUMENTED
+
 __all__ = ("PortsConfig", "parse_range")
 
 _SERVICE = r"^[a-z0-9][a-z0-9_.-]*$"
@@ -34,7 +36,7 @@ def parse_range(text: str) -> tuple[int, int]:
 class PortsConfig(BaseModel):
     """The port inventory (docs/ports.md): which range is scanned and who owns what."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(**DOCUMENTED, extra="forbid", frozen=True)
 
     range: tuple[int, int] = (8000, 8010)
     """Ports scanned for listeners, both ends included (``"8000-8010"`` or ``[8000, 8010]``)."""

@@ -7,6 +7,8 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from grace._docstrings import DOCUMENTED
+
 __all__ = ("MAX_SECRET_BYTES", "Hit", "Lookup", "Miss", "SecretBackend")
 
 MAX_SECRET_BYTES = 64 * 1024
@@ -64,7 +66,7 @@ class SecretBackend(BaseModel):
     registers its subclass under the ``grace.secrets`` entry-point group.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(**DOCUMENTED, extra="forbid", frozen=True)
 
     kind: ClassVar[str] = ""
     name: str = Field(default="", max_length=100)

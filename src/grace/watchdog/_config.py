@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from grace._docstrings import DOCUMENTED
 from grace.supervisor._config import BackoffConfig, StartLimitConfig
 
 __all__ = ("EmergencyConfig", "WatchdogConfig")
@@ -19,7 +20,7 @@ __all__ = ("EmergencyConfig", "WatchdogConfig")
 class EmergencyConfig(BaseModel):
     """Tier 3: what ``grace watchdog`` does when both healer components are down."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(**DOCUMENTED, extra="forbid", frozen=True)
 
     enabled: bool = True
     """Run the emergency protocol (delegate, force-restart, verify, revoke); off: only tier 2."""
@@ -43,7 +44,7 @@ class WatchdogConfig(BaseModel):
     with the standalone ``grace watchdog`` process (tier 2) and its emergency protocol (tier 3).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(**DOCUMENTED, extra="forbid", frozen=True)
 
     enabled: bool = False
     """``grace serve`` and ``grace watchdog`` watch and restart each other."""

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from grace._docstrings import field_docs
 from grace.governance._policy import (
     DEFAULT_MATRIX,
     MODES,
@@ -419,8 +420,11 @@ def test_config_defaults_and_frozen() -> None:
 
 def test_config_fields_are_documented() -> None:
     for model in (PolicyConfig, PolicyOverride):
-        for name, field in model.model_fields.items():
-            assert field.description, f"{model.__name__}.{name} has no docstring"
+        docs = field_docs(model)
+        schema = model.model_json_schema()["properties"]
+        for name in model.model_fields:
+            assert docs.get(name), f"{model.__name__}.{name} has no docstring"
+            assert schema[name]["description"] == docs[name]
 
 
 # -- properties -----------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field
 
+from grace._docstrings import DOCUMENTED
 from grace.actions._base import ActionParams
 
 __all__ = (
@@ -29,7 +30,7 @@ __all__ = (
 class BuiltinParams(ActionParams):
     """Base of the built-ins' parameter models: attribute docstrings become schema descriptions."""
 
-    model_config = ConfigDict(use_attribute_docstrings=True)
+    model_config = ConfigDict(**DOCUMENTED)
 
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
