@@ -263,10 +263,11 @@ class Daemon:
     async def _serve_http(self, *, task_status: TaskStatus[None]) -> None:
         import uvicorn
 
-        from grace.api import create_app
+        from grace.api import serve_app
 
         host, _, port = self.settings.listen.rpartition(":")
-        app = create_app(self.pipeline, settings=self.settings, engine=self.engine)
+        # /health and POST /api/events now; FastAPI and the rest at their first request.
+        app = serve_app(self.pipeline, settings=self.settings, engine=self.engine)
         # httptools (C) parses HTTP/1.1 at about half the CPU per request of h11, uvicorn's
         # pure-Python fallback (docs/BENCHMARKS.md, "HTTP intake").
         config = uvicorn.Config(

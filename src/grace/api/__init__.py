@@ -16,16 +16,29 @@ from grace.errors import ConfigError
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+    from starlette.types import ASGIApp
 
+    from grace.api._front import Front
+    from grace.api._gate import AuthParts
     from grace.config import Settings
     from grace.engine import Engine
     from grace.ingest import Ingest
     from grace.sources.builtin.webhook import WebhookMapping
 
-__all__ = ("DEFAULT_MAX_BODY_BYTES", "create_app", "webhooks_from_settings")
+__all__ = (
+    "DEFAULT_MAX_BODY_BYTES",
+    "WEBHOOK_NAME_PATTERN",
+    "build_app",
+    "create_app",
+    "serve_app",
+    "webhooks_from_settings",
+)
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 """Largest request body accepted by default (1 MiB)."""
+
+WEBHOOK_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+"""A generic webhook's name, as served at ``POST /api/webhooks/{name}``."""
 
 
 def webhooks_from_settings(settings: Settings) -> dict[str, WebhookMapping]:
@@ -82,8 +95,99 @@ def create_app(
         ConfigError: a webhook is misdeclared, or its name is reserved or not URL-safe; or
             auth is on without an engine.
     """
+    webhooks = _checked(settings, webhooks, max_body_bytes)
+    from grace.api._gate import auth_parts
+
+    parts = auth_parts(settings, engine, auth)
+    return build_app(
+        ingest,
+        settings=settings,
+        webhooks=webhooks,
+        max_body_bytes=max_body_bytes,
+        engine=engine,
+        parts=parts,
+    )
+
+
+def serve_app(
+    ingest: Ingest,
+    *,
+    settings: Settings,
+    engine: Engine,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> Front:
+    """The ASGI app ``grace serve`` runs: :class:`~grace.api._front.Front`, which answers
+    ``GET /health`` and ``POST /api/events`` itself and builds the app :func:`create_app`
+    would build at the first request for any other route. Imports no FastAPI.
+
+    Raises:
+        ConfigError: as :func:`create_app` (checked now, not at that first request).
+    """
+    from functools import partial
+
+    from grace.api._errors import BodyLimit, RefuseNul
+    from grace.api._front import Front, health
+    from grace.api._gate import AuthGate, auth_parts
+    from grace.api._intake import EventsIntake
+
+    webhooks = _checked(settings, None, max_body_bytes)
+    parts = auth_parts(settings, engine, None)
+    # The same stack as the full app's, in the same order (outermost last).
+    own: ASGIApp = EventsIntake(health, ingest=ingest)
+    own = BodyLimit(own, max_bytes=max_body_bytes)
+    own = RefuseNul(own)
+    if parts is not None:
+        # Neither route declares a role (a test checks it in the OpenAPI): the method's
+        # default applies, viewer for GET /health, operator for POST /api/events.
+        own = AuthGate(
+            own,
+            tokens=parts.tokens,
+            sessions=parts.sessions,
+            open_paths=parts.open_paths,
+            declared=tuple,
+        )
+    build = partial(
+        build_app,
+        ingest,
+        settings=settings,
+        webhooks=webhooks,
+        max_body_bytes=max_body_bytes,
+        engine=engine,
+        parts=parts,
+    )
+    return Front(own=own, build=build)
+
+
+def _checked(
+    settings: Settings | None, webhooks: Mapping[str, WebhookMapping] | None, max_body_bytes: int
+) -> dict[str, WebhookMapping]:
+    """The webhooks to serve, after checking them and the body limit (:class:`ConfigError`)."""
     import re
 
+    if webhooks is None:
+        webhooks = webhooks_from_settings(settings) if settings is not None else {}
+    for name in webhooks:
+        if name == "alertmanager" or not re.fullmatch(WEBHOOK_NAME_PATTERN, name):
+            msg = f"webhook name {name!r} cannot be served at /api/webhooks/{name}"
+            hint = "use letters, digits and _ . - (and not 'alertmanager', which is built in)"
+            raise ConfigError(msg, hint=hint)
+    if max_body_bytes < 1:
+        msg = f"max_body_bytes must be at least 1, got {max_body_bytes}"
+        raise ConfigError(msg)
+    return dict(webhooks)
+
+
+def build_app(
+    ingest: Ingest,
+    *,
+    settings: Settings | None,
+    webhooks: Mapping[str, WebhookMapping],
+    max_body_bytes: int,
+    engine: Engine | None,
+    parts: AuthParts | None,
+) -> FastAPI:
+    """The FastAPI app from checked parts (:func:`create_app` checks them first); ``parts``:
+    the tokens and sessions its auth gate uses, or None for no auth."""
     from fastapi import Depends, FastAPI
 
     from grace import __version__
@@ -110,17 +214,6 @@ def create_app(
     )
     from grace.api.routes import webhooks as webhook_routes
 
-    if webhooks is None:
-        webhooks = webhooks_from_settings(settings) if settings is not None else {}
-    for name in webhooks:
-        if name == "alertmanager" or not re.fullmatch(webhook_routes.NAME_PATTERN, name):
-            msg = f"webhook name {name!r} cannot be served at /api/webhooks/{name}"
-            hint = "use letters, digits and _ . - (and not 'alertmanager', which is built in)"
-            raise ConfigError(msg, hint=hint)
-    if max_body_bytes < 1:
-        msg = f"max_body_bytes must be at least 1, got {max_body_bytes}"
-        raise ConfigError(msg)
-
     app = FastAPI(
         title="Grace",
         version=__version__,
@@ -144,7 +237,7 @@ def create_app(
     app.add_middleware(events.EventsIntake)  # innermost: behind auth, NUL check, body limit
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(RefuseNul)
-    _install_auth(app, settings, engine, auth)
+    _install_auth(app, parts)
     for module in (
         health,
         events,
@@ -171,36 +264,16 @@ def create_app(
     return app
 
 
-def _install_auth(
-    app: FastAPI, settings: Settings | None, engine: Engine | None, auth: bool | None
-) -> None:
-    """Put :class:`grace.api._auth.AuthGate` in front of every route (outermost middleware)."""
-    from grace.api._auth import AuthGate, Sessions, TokenBook, declared_roles
-    from grace.config import ApiSettings
+def _install_auth(app: FastAPI, parts: AuthParts | None) -> None:
+    """Put :class:`grace.api._gate.AuthGate` in front of every route (outermost middleware)."""
+    from grace.api._auth import AuthGate, declared_roles
 
-    source = settings if settings is not None else (engine.settings if engine else None)
-    api = source.api if source is not None else ApiSettings()
-    if not (api.auth if auth is None else auth):
+    if parts is None:
         app.state.grace_tokens = None
         return
-    if engine is None:
-        msg = "API auth needs the engine's store, which keeps the tokens"
-        raise ConfigError(msg, hint="pass create_app(..., engine=engine), or auth=False")
-    store = engine.store
-    book = TokenBook(store, ttl_s=api.token_cache_s)
-    made: list[Sessions] = []
-
-    async def sessions() -> Sessions:
-        if not made:
-            import anyio.to_thread
-
-            key = await anyio.to_thread.run_sync(store.session_key)
-            made.append(Sessions(key, lifetime_s=api.session_hours * 3600))
-        return made[0]
-
-    app.state.grace_tokens = book
-    app.state.grace_sessions = sessions
-    _document_bearer(app, api.open_paths)
+    app.state.grace_tokens = parts.tokens
+    app.state.grace_sessions = parts.sessions
+    _document_bearer(app, parts.open_paths)
     roles: list[list[Any]] = []
 
     def declared() -> list[Any]:
@@ -210,9 +283,9 @@ def _install_auth(
 
     app.add_middleware(
         AuthGate,
-        tokens=book,
-        sessions=sessions,
-        open_paths=api.open_paths,
+        tokens=parts.tokens,
+        sessions=parts.sessions,
+        open_paths=parts.open_paths,
         declared=declared,
     )
 

@@ -12,20 +12,26 @@ anything unexpected (no stack trace)          500
 =========================================  ======
 
 A database outage is a 5xx on purpose: Alertmanager and the SDK retry a 5xx, not a 4xx.
+
+This module does not import FastAPI (only :func:`install_error_handlers` does, when called):
+``grace serve`` answers ``/health`` and ``POST /api/events`` before FastAPI is loaded
+(:mod:`grace.api._front`).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from grace.errors import ConfigError, GraceError, StoreError
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from fastapi.exceptions import RequestValidationError
 
 __all__ = (
     "ApiError",
@@ -34,6 +40,7 @@ __all__ = (
     "RefuseNul",
     "error_reply",
     "install_error_handlers",
+    "json_reply",
     "parse_json",
 )
 
@@ -51,11 +58,28 @@ class ApiError(Exception):
         self.details = details or []
 
 
-def _reply(status: int, error: str, hint: str | None, details: list[str] | None = None) -> Any:
-    body: dict[str, Any] = {"error": error, "hint": hint}
-    if details:
-        body["details"] = details
-    return JSONResponse(body, status_code=status)
+async def json_reply(
+    send: Send,
+    status: int,
+    body: Any,
+    *,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """Send ``body`` as a whole JSON response, byte for byte what Starlette's ``JSONResponse``
+    sends (compact, UTF-8, ``content-length`` then ``content-type``), without Starlette's
+    response classes."""
+    payload = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    headers = [
+        (b"content-length", str(len(payload)).encode()),
+        (b"content-type", b"application/json"),
+        *(extra or []),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+async def _reply(send: Send, status: int, error: str, hint: str | None) -> None:
+    await json_reply(send, status, {"error": error, "hint": hint})
 
 
 def _limit_text(limit: int) -> str:
@@ -93,12 +117,12 @@ class RefuseNul:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and ("\x00" in scope["path"] or b"%00" in scope["query_string"]):
-            response = _reply(
+            await _reply(
+                send,
                 422,
                 "the URL holds a NUL character (%00)",
                 "no name, id or filter value contains one: remove it",
             )
-            await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
@@ -121,7 +145,7 @@ class BodyLimit:
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             error, hint = _too_large(self.max_bytes)
-            await _reply(413, error, hint)(scope, receive, send)
+            await _reply(send, 413, error, hint)
             return
         seen = 0
 
@@ -167,8 +191,8 @@ def error_reply(exc: Exception, method: str, path: str) -> tuple[int, dict[str, 
         status, error, hint = 405, f"{method} is not allowed on {path}", None
     elif isinstance(exc, HTTPException):
         status, error, hint = exc.status_code, str(exc.detail), None
-    elif isinstance(exc, RequestValidationError):
-        texts = _validation_text(exc)
+    elif _is_validation_error(exc):
+        texts = _validation_text(exc)  # type: ignore[arg-type]
         status, error, hint, details = 422, texts[0], "see /docs for the expected shape", texts[1:]
     else:
         status, error, hint = 500, "internal error", "the server log has the details"
@@ -178,8 +202,17 @@ def error_reply(exc: Exception, method: str, path: str) -> tuple[int, dict[str, 
     return status, body
 
 
+def _is_validation_error(exc: Exception) -> bool:
+    # Only FastAPI raises one, so while FastAPI is not loaded nothing can be one.
+    module = sys.modules.get("fastapi.exceptions")
+    return module is not None and isinstance(exc, module.RequestValidationError)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers that turn every failure into ``{"error", "hint"}``."""
+    from fastapi import Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
 
     async def on_error(request: Request, exc: Exception) -> Any:
         status, body = error_reply(exc, request.method, request.url.path)

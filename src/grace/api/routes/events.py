@@ -3,7 +3,7 @@
 The hottest route of the API. It is declared as a FastAPI route (the OpenAPI operation, and
 :class:`IntakeRoute`, whose handler calls the endpoint without per-request dependency solving
 and without re-validating the reply it built), but requests are served by
-:class:`EventsIntake`, the innermost middleware: behind the auth gate, the NUL check and the
+:class:`~grace.api._intake.EventsIntake`, the innermost middleware: behind the auth gate, the NUL check and the
 body limit like every route, it answers ``POST /api/events`` itself and spares the request
 Starlette's exception middleware, the router's matching and the request/response wrappers.
 Errors are rendered by the same :func:`~grace.api._errors.error_reply` as the app's exception
@@ -13,24 +13,19 @@ handlers; anything unexpected propagates to the server-error middleware as from 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
 from fastapi.routing import APIRoute
-from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from grace.api._deps import ApiState
-from grace.api._errors import ApiError, error_reply, parse_json
+from grace.api._errors import parse_json
+from grace.api._intake import PATH, EventsIntake
 from grace.api._submit import parse_events, submit_all
 from grace.api.schemas import ErrorReply, EventsBody, EventsReply, openapi_body
-from grace.errors import GraceError
 
 __all__ = ("PATH", "EventsIntake", "IntakeRoute", "router")
-
-PATH = "/api/events"
 
 _ERRORS: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorReply, "description": "The body is not JSON."},
@@ -90,42 +85,3 @@ async def post_events(request: Request) -> EventsReply:
     return await submit_all(
         state.ingest, parse_events(parse_json(await request.body(), keep_nul=True))
     )
-
-
-_JSON = (b"content-type", b"application/json")
-
-
-class EventsIntake:
-    """ASGI middleware answering ``POST /api/events`` itself (module docstring)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
-        try:
-            state = scope["app"].state.grace
-            chunks: list[bytes] = []
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    return
-                chunks.append(message.get("body", b""))
-                if not message.get("more_body", False):
-                    break
-            body = parse_json(b"".join(chunks), keep_nul=True)
-            reply = await submit_all(state.ingest, parse_events(body))
-            code, payload = status.HTTP_202_ACCEPTED, reply.model_dump_json().encode()
-        except (ApiError, GraceError, HTTPException) as exc:
-            code, error = error_reply(exc, "POST", PATH)
-            payload = json.dumps(error, ensure_ascii=False, separators=(",", ":")).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": code,
-                "headers": [(b"content-length", str(len(payload)).encode()), _JSON],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})

@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 
+from grace.api import WEBHOOK_NAME_PATTERN
 from grace.api._deps import IngestDep, JsonBody, StateDep
 from grace.api._errors import ApiError
 from grace.api._submit import Submission, check_bounds, submit_all
@@ -24,7 +25,7 @@ from grace.sources.builtin.webhook import (
 
 __all__ = ("NAME_PATTERN", "router")
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+NAME_PATTERN = WEBHOOK_NAME_PATTERN
 """A generic webhook's name, as declared by a ``webhook`` source."""
 
 router = APIRouter(prefix="/api/webhooks", tags=["webhooks"])

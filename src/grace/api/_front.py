@@ -1,0 +1,102 @@
+"""What ``grace serve`` runs: ``GET /health`` and ``POST /api/events`` at once, the rest of the
+API when first asked for.
+
+FastAPI, the route modules and the dashboard cost ~0.35 s and ~15 MiB to import on this kind of
+machine: a third of the daemon's start-up and a sixth of its memory. A daemon is ready when it
+answers its health check and takes events, so the front answers those two itself, through the
+same auth gate, NUL check, body limit and intake as the full app (the same classes, and the same
+token cache and session keys), and builds the full app (:func:`grace.api.build_app`) in a worker
+thread at the first request for anything else: the dashboard, the OpenAPI document, approvals,
+webhooks, ``/metrics``. That request waits for it (once, ~0.4 s); the event loop does not. Every
+configuration error the full app could raise (a misdeclared webhook, auth without a store) is
+raised by :func:`grace.api.serve_app` at start-up, not at that first request.
+
+This module imports neither FastAPI nor Starlette's request and response classes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import anyio
+import anyio.to_thread
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from grace.api._errors import json_reply
+from grace.api._intake import PATH as EVENTS_PATH
+from grace.logs import get_logger
+
+__all__ = ("HEALTH_PATH", "Front")
+
+HEALTH_PATH = "/health"
+
+log = get_logger("api")
+
+
+async def health(scope: Scope, receive: Receive, send: Send) -> None:
+    """``GET /health``: the same bytes as the full app's route (``HealthReply``)."""
+    from grace import __version__
+
+    await json_reply(send, 200, {"status": "ok", "version": __version__})
+
+
+class Front:
+    """The ASGI app of ``grace serve`` (module docstring).
+
+    Args:
+        own: the front's own stack, answering ``GET /health`` and ``POST /api/events`` (the
+            gate, the NUL check, the body limit, the intake, then :func:`health`).
+        build: builds the full app; called once, in a worker thread.
+    """
+
+    def __init__(self, *, own: ASGIApp, build: Callable[[], ASGIApp]) -> None:
+        self._own = own
+        self._build = build
+        self._app: ASGIApp | None = None
+        self._lock: anyio.Lock | None = None
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the full app has been built."""
+        return self._app is not None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path, method = scope["path"], scope["method"]
+            if (path == EVENTS_PATH and method == "POST") or (
+                path == HEALTH_PATH and method == "GET"
+            ):
+                await self._own(scope, receive, send)
+                return
+        app = self._app
+        if app is None:
+            try:
+                app = await self.load()
+            except Exception:
+                log.exception("the HTTP API failed to load", event_type="api.load_failed")
+                if scope["type"] == "http":
+                    await json_reply(
+                        send,
+                        500,
+                        {
+                            "error": "the HTTP API failed to load",
+                            "hint": "the server log has the details",
+                        },
+                    )
+                return
+        await app(scope, receive, send)
+
+    async def load(self) -> ASGIApp:
+        """Build the full app unless it is built (concurrent callers wait for one build)."""
+        if self._lock is None:
+            self._lock = anyio.Lock()
+        async with self._lock:
+            if self._app is None:
+                started = time.perf_counter()
+                self._app = await anyio.to_thread.run_sync(self._build)
+                log.info(
+                    f"HTTP API loaded in {time.perf_counter() - started:.2f} s",
+                    event_type="api.loaded",
+                )
+        return self._app
