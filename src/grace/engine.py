@@ -82,7 +82,7 @@ class Engine:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         self.ids: IdFactory = ids or RandomIds(self.clock)
-        self.registry = registry or default_registry()
+        self.registry = registry or default_registry(index_dir=settings.data_dir / "cache")
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = store or open_store(
             settings.effective_database_url, clock=self.clock, ids=self.ids
