@@ -1,9 +1,11 @@
 """A cache of loaded playbooks, so a daemon with a thousand playbooks starts in about a second.
 
 Parsing YAML with positions (ruamel's round-trip loader) costs ~1 ms per file; re-validating a
-cached spec costs ~20 µs. An entry is keyed by the file's bytes, the installed actions (names and
-parameter schemas) and Grace's version, so any change to any of them is a miss. Entries are JSON
-(the validated spec plus the line map), not pickles: the cache folder cannot run code.
+cached spec costs ~20 µs. An entry is keyed by the file's bytes, the installed actions and
+Grace's version, so any change to any of them is a miss. The actions count by
+:meth:`ActionRegistry.fingerprint`: the built-ins by their source files (a hit imports no action
+module), plug-in actions by name and parameter schema. Entries are JSON (the validated spec plus
+the line map), not pickles: the cache folder cannot run code.
 """
 
 from __future__ import annotations
@@ -26,14 +28,15 @@ _FORMAT = 1
 
 
 def registry_fingerprint(registry: ActionRegistry) -> str:
-    """A digest of every action's name and parameter schema (a changed action invalidates all)."""
+    """A digest that changes whenever any action's name or parameter schema could have (a
+    changed action invalidates all), computed without importing the built-in actions."""
     import grace
 
-    parts = [f"grace={getattr(grace, '__version__', '?')}", f"format={_FORMAT}"]
-    parts.extend(
-        f"{d.name}:{json.dumps(d.params.model_json_schema(), sort_keys=True)}:{d.outputs}"
-        for d in registry
-    )
+    parts = [
+        f"grace={getattr(grace, '__version__', '?')}",
+        f"format={_FORMAT}",
+        f"actions={registry.fingerprint()}",
+    ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
