@@ -11,7 +11,10 @@ the first time a JSON schema is generated (:func:`describe_fields`, pydantic's
 
 from __future__ import annotations
 
+import ast
 import functools
+import inspect
+import sys
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -22,18 +25,51 @@ __all__ = ("DOCUMENTED", "describe_fields", "field_docs")
 @functools.cache
 def field_docs(cls: type[BaseModel]) -> dict[str, str]:
     """``{field name: docstring}`` for ``cls`` and its model bases (a subclass's own wins)."""
-    from pydantic._internal._docs_extraction import extract_docstrings_from_cls
-
     docs: dict[str, str] = {}
     for klass in reversed(cls.__mro__):
         if klass is BaseModel or not (isinstance(klass, type) and issubclass(klass, BaseModel)):
             continue
-        if "__pydantic_generic_metadata__" in vars(
-            klass
-        ) and klass.__pydantic_generic_metadata__.get("origin"):
-            continue  # a parametrised generic: its source is its origin's
-        docs.update(extract_docstrings_from_cls(klass, use_inspect=True))
+        docs.update(_own_docs(klass.__module__, klass.__qualname__))
     return docs
+
+
+def _own_docs(module: str, qualname: str) -> dict[str, str]:
+    node = _classes(module).get(qualname)
+    if node is None:
+        return {}
+    docs: dict[str, str] = {}
+    # An annotated attribute followed by a string: the string documents it (what pydantic's
+    # use_attribute_docstrings reads).
+    for first, second in zip(node.body, node.body[1:], strict=False):
+        if (
+            isinstance(first, ast.AnnAssign)
+            and isinstance(first.target, ast.Name)
+            and isinstance(second, ast.Expr)
+            and isinstance(second.value, ast.Constant)
+            and isinstance(second.value.value, str)
+        ):
+            docs[first.target.id] = inspect.cleandoc(second.value.value)
+    return docs
+
+
+@functools.cache
+def _classes(module: str) -> dict[str, ast.ClassDef]:
+    """Every class statement of a module's source by qualified name (one parse per module)."""
+    found: dict[str, ast.ClassDef] = {}
+    try:
+        tree = ast.parse(inspect.getsource(sys.modules[module]))
+    except (KeyError, OSError, TypeError, SyntaxError):
+        return found
+
+    def walk(body: list[ast.stmt], prefix: str) -> None:
+        for stmt in body:
+            if isinstance(stmt, ast.ClassDef):
+                name = prefix + stmt.name
+                found.setdefault(name, stmt)
+                walk(stmt.body, name + ".")
+
+    walk(tree.body, "")
+    return found
 
 
 def describe_fields(schema: dict[str, Any], cls: type[BaseModel]) -> None:
