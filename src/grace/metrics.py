@@ -42,15 +42,21 @@ if TYPE_CHECKING:
     from sqlalchemy import ColumnElement, Connection, Engine
 
     from grace.audit._log import LatencySnapshot
+    from grace.engine import Engine as GraceEngine
 
 __all__ = (
     "APPROVAL_STATUSES",
+    "CONTENT_TYPE",
     "METRIC_NAMES",
     "STEP_BUCKETS",
     "GraceCollector",
     "MetricSources",
     "build_registry",
+    "sources_for",
 )
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+"""The classic text format, which every Prometheus 2.x parses (prometheus-client's own default)."""
 
 STEP_BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
 """Upper bounds (seconds) of the step duration histogram's buckets (``+Inf`` is added)."""
@@ -112,6 +118,24 @@ class MetricSources:
     audit_latency: Callable[[], LatencySnapshot] | None = None
     """The audit log's append latency (``AuditLog.append_latency.snapshot``); None: not
     exported."""
+
+
+def sources_for(ingest: object, grace_engine: GraceEngine | None) -> MetricSources:
+    """What an HTTP app can read: its ingest's pipeline counters (when it has them) and, with
+    Grace's engine, the store and the audit log's append latency."""
+    # The daemon's ingest is its Pipeline, whose ``counters.snapshot()`` is the provider; a
+    # plain Ingest (tests, other embedders) has no counters, and no pipeline metrics are shown.
+    counters: Any = getattr(ingest, "counters", None)
+    snapshot = getattr(counters, "snapshot", None)
+    provider = snapshot if callable(snapshot) else None
+    if grace_engine is None:
+        return MetricSources(counters=provider)
+    return MetricSources(
+        counters=provider,
+        engine=grace_engine.store.engine,
+        clock=grace_engine.clock,
+        audit_latency=grace_engine.audit.append_latency.snapshot,
+    )
 
 
 def build_registry(sources: MetricSources) -> CollectorRegistry:

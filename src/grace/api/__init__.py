@@ -117,7 +117,7 @@ def serve_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> Front:
     """The ASGI app ``grace serve`` runs: :class:`~grace.api._front.Front`, which answers
-    ``GET /health`` and ``POST /api/events`` itself and builds the app :func:`create_app`
+    ``GET /health``, ``POST /api/events`` and ``GET /metrics`` itself and builds the app :func:`create_app`
     would build at the first request for any other route. Imports no FastAPI.
 
     Raises:
@@ -126,19 +126,19 @@ def serve_app(
     from functools import partial
 
     from grace.api._errors import BodyLimit, RefuseNul
-    from grace.api._front import Front, health
+    from grace.api._front import Front, OwnRoutes
     from grace.api._gate import AuthGate, auth_parts
     from grace.api._intake import EventsIntake
 
     webhooks = _checked(settings, None, max_body_bytes)
     parts = auth_parts(settings, engine, None)
     # The same stack as the full app's, in the same order (outermost last).
-    own: ASGIApp = EventsIntake(health, ingest=ingest)
+    own: ASGIApp = EventsIntake(OwnRoutes(ingest, engine), ingest=ingest)
     own = BodyLimit(own, max_bytes=max_body_bytes)
     own = RefuseNul(own)
     if parts is not None:
-        # Neither route declares a role (a test checks it in the OpenAPI): the method's
-        # default applies, viewer for GET /health, operator for POST /api/events.
+        # No route of these declares a role (a test checks it in the OpenAPI): the method's
+        # default applies, viewer for GET, operator for POST /api/events.
         own = AuthGate(
             own,
             tokens=parts.tokens,

@@ -1,5 +1,5 @@
-"""``grace serve``'s front (:func:`grace.api.serve_app`): ``GET /health`` and ``POST /api/events``
-answered without FastAPI, everything else by the full app built at its first request.
+"""``grace serve``'s front (:func:`grace.api.serve_app`): ``GET /health``, ``POST /api/events`` and
+``GET /metrics`` answered without FastAPI, everything else by the full app built at its first request.
 
 Every reply the front gives itself must be the full app's, byte for byte; every other request
 must reach the full app and get what the full app alone would answer.
@@ -147,6 +147,28 @@ async def test_the_front_routes_declare_no_role(full: Any) -> None:
     paths = full.openapi()["paths"]
     assert "x-grace-role" not in paths["/health"]["get"]
     assert "x-grace-role" not in paths["/api/events"]["post"]
+    assert "x-grace-role" not in paths["/metrics"]["get"]
+
+
+async def test_metrics_are_scraped_without_building_the_api(
+    api_engine: Engine, front: Front, clients: tuple[httpx.AsyncClient, httpx.AsyncClient]
+) -> None:
+    via_front, via_full = clients
+    operator = bearer(api_engine, Role.OPERATOR)
+    assert (await via_front.post("/api/events", headers=operator, json=EVENT)).status_code == 202
+    a = await via_front.get("/metrics")
+    b = await via_full.get("/metrics")
+    assert (a.status_code, a.headers["content-type"]) == (b.status_code, b.headers["content-type"])
+    assert a.headers["content-length"] == str(len(a.content))
+
+    def families(text: str) -> set[str]:
+        return {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")}
+
+    assert families(a.text) == families(b.text)
+    assert len(families(a.text)) > 10
+    # The front reads the same store (tests/integration/api/test_metrics.py checks values).
+    assert "\ngrace_store_up 1.0\n" in a.text
+    assert not front.loaded
 
 
 async def test_a_misdeclared_webhook_fails_at_start_not_at_the_first_request(
@@ -215,8 +237,9 @@ async def test_health_behind_auth_when_it_is_not_an_open_path(api_engine: Engine
     front = serve_app(StoreIngest(api_engine.store), settings=settings, engine=api_engine)
     async with client_for(front) as client:
         assert (await client.get("/health")).status_code == 401
-        ok = await client.get("/health", headers=bearer(api_engine, Role.VIEWER))
-        assert ok.status_code == 200
+        viewer = bearer(api_engine, Role.VIEWER)
+        assert (await client.get("/health", headers=viewer)).status_code == 200
+        assert (await client.get("/metrics")).status_code == 200
     assert not front.loaded
 
 
@@ -250,6 +273,8 @@ def test_grace_serve_loads_fastapi_only_when_a_route_needs_it(
                 seen.append(["health", r.status_code, "fastapi" in sys.modules])
                 r = await c.post("/api/events", headers=auth, json={json.dumps(EVENT)})
                 seen.append(["events", r.status_code, "fastapi" in sys.modules])
+                r = await c.get("/metrics")
+                seen.append(["metrics", r.status_code, "fastapi" in sys.modules])
                 r = await c.get("/api/playbooks/status", headers=auth)
                 seen.append(["playbooks", r.status_code, "fastapi" in sys.modules])
 
@@ -265,6 +290,7 @@ def test_grace_serve_loads_fastapi_only_when_a_route_needs_it(
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [
         ["health", 200, False],
         ["events", 202, False],
+        ["metrics", 200, False],
         ["playbooks", 200, True],
     ]
 

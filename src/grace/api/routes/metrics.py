@@ -8,7 +8,7 @@ not when the server starts.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 from fastapi import APIRouter, Request, Response
@@ -27,26 +27,15 @@ router = APIRouter(tags=["metrics"])
 _REGISTRY_ATTR = "grace_metrics_registry"
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-"""The classic text format, which every Prometheus 2.x parses (prometheus-client's own default)."""
+"""The classic text format, which every Prometheus 2.x parses (prometheus-client's own default;
+``grace.metrics.CONTENT_TYPE``, which this module does not import at start-up)."""
 
 
 def sources_from_state(state: ApiState) -> MetricSources:
     """What the app can read: its ingest's pipeline counters (when it has them) and its store."""
-    from grace.metrics import MetricSources
+    from grace.metrics import sources_for
 
-    # The daemon's ingest is its Pipeline, whose ``counters.snapshot()`` is the provider; a
-    # plain Ingest (tests, other embedders) has no counters, and no pipeline metrics are shown.
-    counters: Any = getattr(state.ingest, "counters", None)
-    snapshot = getattr(counters, "snapshot", None)
-    provider = snapshot if callable(snapshot) else None
-    if state.engine is None:
-        return MetricSources(counters=provider)
-    return MetricSources(
-        counters=provider,
-        engine=state.engine.store.engine,
-        clock=state.engine.clock,
-        audit_latency=state.engine.audit.append_latency.snapshot,
-    )
+    return sources_for(state.ingest, state.engine)
 
 
 def _registry(request: Request, state: ApiState) -> CollectorRegistry:
