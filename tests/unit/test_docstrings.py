@@ -46,6 +46,7 @@ def pydantic_docs(cls: type[BaseModel]) -> dict[str, str]:
 
 
 def test_the_same_docstrings_as_pydantic_for_every_documented_model() -> None:
+    """field_docs equals pydantic's own extraction for every documented model, every action's parameters included."""
     models: list[type[BaseModel]] = [
         PlaybookSpec,
         StepSpec,
@@ -63,6 +64,7 @@ def test_the_same_docstrings_as_pydantic_for_every_documented_model() -> None:
 
 
 def test_inheritance_and_nesting() -> None:
+    """A subclass inherits its bases' docstrings and overrides them; nested classes are found by qualified name."""
     assert field_docs(Child) == {
         "shared": "From the base.",
         "overridden": "The child's words.",
@@ -71,6 +73,7 @@ def test_inheritance_and_nesting() -> None:
 
 
 def test_json_schema_gets_the_docstrings_and_aliases_are_honoured() -> None:
+    """JSON schemas carry the docstrings as descriptions, under the alias when there is one."""
     props = Child.model_json_schema()["properties"]
     assert props["shared"]["description"] == "From the base."
     assert props["overridden"]["description"] == "The child's words."

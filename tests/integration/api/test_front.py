@@ -72,6 +72,7 @@ def same(a: httpx.Response, b: httpx.Response) -> None:
 async def test_health_is_answered_without_building_the_api(
     front: Front, clients: tuple[httpx.AsyncClient, httpx.AsyncClient]
 ) -> None:
+    """GET /health gets the full app's exact reply from the front itself; what only the full app answers (a NUL in the query) still comes from it."""
     via_front, via_full = clients
     same(await via_front.get("/health"), await via_full.get("/health"))
     assert not front.loaded
@@ -83,6 +84,7 @@ async def test_health_is_answered_without_building_the_api(
 async def test_events_get_the_full_apps_replies_byte_for_byte(
     api_engine: Engine, front: Front, clients: tuple[httpx.AsyncClient, httpx.AsyncClient]
 ) -> None:
+    """POST /api/events through the front: every refusal (401, 403, 400, 422, 413) is the full app's byte for byte, and events are stored once."""
     via_front, via_full = clients
     operator = bearer(api_engine, Role.OPERATOR)
     viewer = bearer(api_engine, Role.VIEWER)
@@ -122,6 +124,7 @@ async def test_every_other_request_gets_what_the_full_app_answers(
     full: Any,
     clients: tuple[httpx.AsyncClient, httpx.AsyncClient],
 ) -> None:
+    """Every published GET route, with and without a token, gets the same status through the front as from the full app alone; unknown routes and methods too."""
     via_front, via_full = clients
     viewer = bearer(api_engine, Role.VIEWER)
     paths = sorted(full.openapi()["paths"])
@@ -153,6 +156,7 @@ async def test_the_front_routes_declare_no_role(full: Any) -> None:
 async def test_metrics_are_scraped_without_building_the_api(
     api_engine: Engine, front: Front, clients: tuple[httpx.AsyncClient, httpx.AsyncClient]
 ) -> None:
+    """GET /metrics from the front: the full app's content type and metric families, read from the same store, without building the full app."""
     via_front, via_full = clients
     operator = bearer(api_engine, Role.OPERATOR)
     assert (await via_front.post("/api/events", headers=operator, json=EVENT)).status_code == 202
@@ -174,6 +178,7 @@ async def test_metrics_are_scraped_without_building_the_api(
 async def test_a_misdeclared_webhook_fails_at_start_not_at_the_first_request(
     api_engine: Engine,
 ) -> None:
+    """A webhook the full app would refuse stops serve_app at once (grace serve fails at start)."""
     settings = api_engine.settings.model_copy(
         update={"sources": [{"type": "webhook", "name": "alertmanager", "mapping": {}}]}
     )
@@ -182,6 +187,7 @@ async def test_a_misdeclared_webhook_fails_at_start_not_at_the_first_request(
 
 
 async def test_concurrent_first_requests_build_the_app_once() -> None:
+    """Five requests arriving before the full app exists wait for one build and are all served."""
     built: list[int] = []
 
     def build() -> Any:
@@ -210,6 +216,7 @@ async def test_concurrent_first_requests_build_the_app_once() -> None:
 
 
 async def test_a_failed_build_answers_500_and_is_retried() -> None:
+    """A build that raises gives a JSON 500 naming the failure; the next request tries again."""
     attempts: list[int] = []
 
     def build() -> Any:
@@ -231,6 +238,7 @@ async def test_a_failed_build_answers_500_and_is_retried() -> None:
 
 
 async def test_health_behind_auth_when_it_is_not_an_open_path(api_engine: Engine) -> None:
+    """When api.open_paths leaves /health out, the front asks for a token as the full app would."""
     settings = api_engine.settings.model_copy(
         update={"api": api_engine.settings.api.model_copy(update={"open_paths": ("/metrics",)})}
     )
