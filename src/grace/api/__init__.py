@@ -8,6 +8,7 @@ never load FastAPI; and this package never imports the engine at import time.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -98,15 +99,16 @@ def create_app(
     webhooks = _checked(settings, webhooks, max_body_bytes)
     from grace.api._gate import auth_parts
 
-    parts = auth_parts(settings, engine, auth)
-    return build_app(
+    build = partial(
+        build_app,
         ingest,
         settings=settings,
         webhooks=webhooks,
         max_body_bytes=max_body_bytes,
         engine=engine,
-        parts=parts,
+        parts=auth_parts(settings, engine, auth),
     )
+    return build()
 
 
 def serve_app(
@@ -123,8 +125,6 @@ def serve_app(
     Raises:
         ConfigError: as :func:`create_app` (checked now, not at that first request).
     """
-    from functools import partial
-
     from grace.api._errors import BodyLimit, RefuseNul
     from grace.api._front import Front, OwnRoutes
     from grace.api._gate import AuthGate, auth_parts
