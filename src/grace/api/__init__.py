@@ -7,7 +7,7 @@ never load FastAPI; and this package never imports the engine at import time.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -99,16 +99,8 @@ def create_app(
     webhooks = _checked(settings, webhooks, max_body_bytes)
     from grace.api._gate import auth_parts
 
-    build = partial(
-        build_app,
-        ingest,
-        settings=settings,
-        webhooks=webhooks,
-        max_body_bytes=max_body_bytes,
-        engine=engine,
-        parts=auth_parts(settings, engine, auth),
-    )
-    return build()
+    parts = auth_parts(settings, engine, auth)
+    return _builder(ingest, settings, webhooks, max_body_bytes, engine, parts)()
 
 
 def serve_app(
@@ -146,7 +138,19 @@ def serve_app(
             open_paths=parts.open_paths,
             declared=tuple,
         )
-    build = partial(
+    return Front(own=own, build=_builder(ingest, settings, webhooks, max_body_bytes, engine, parts))
+
+
+def _builder(
+    ingest: Ingest,
+    settings: Settings | None,
+    webhooks: Mapping[str, WebhookMapping],
+    max_body_bytes: int,
+    engine: Engine | None,
+    parts: AuthParts | None,
+) -> Callable[[], FastAPI]:
+    """:func:`build_app` over these checked parts, to call now or later."""
+    return partial(
         build_app,
         ingest,
         settings=settings,
@@ -155,7 +159,6 @@ def serve_app(
         engine=engine,
         parts=parts,
     )
-    return Front(own=own, build=build)
 
 
 def _checked(
