@@ -1,6 +1,7 @@
 """The live web dashboard: server-rendered pages over the store, refreshed by polling.
 
-Forms: approve and reject a waiting run (``decide``), turn a playbook off and on (``switches``).
+Forms: approve and reject a waiting run (``decide``), turn a playbook off and on (``switches``),
+press and lift the emergency stop and close a ticket (``controls``).
 
 Pages (docs/dashboard.md): ``/`` overview, ``/approvals``, ``/runs/{run_id}``, ``/playbooks``,
 ``/events``, ``/tickets``, ``/audit``; each live region polls its fragment under ``/ui/``.
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import APIRouter
 
-from grace.web import decide, pages, switches
+from grace.web import controls, decide, pages, switches
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -34,6 +35,7 @@ router = APIRouter(include_in_schema=False)
 router.include_router(pages.router)
 router.include_router(decide.router)
 router.include_router(switches.router)
+router.include_router(controls.router)
 
 
 def static_files() -> StaticFiles:

@@ -22,7 +22,7 @@ from grace.web._render import engine_of, render, render_fragment
 if TYPE_CHECKING:
     from grace.engine import Engine
 
-__all__ = ("playbooks_view", "router", "run_page")
+__all__ = ("overview_view", "playbooks_view", "router", "run_page", "tickets_view")
 
 router = APIRouter(include_in_schema=False)
 
@@ -77,17 +77,25 @@ async def _overview(engine: Engine, *, verify: bool = False) -> dict[str, Any]:
     }
 
 
+async def overview_view(
+    request: Request, *, error: str | None = None, status: int = 200
+) -> HTMLResponse:
+    """The overview page, optionally with an error (a refused emergency stop or resume)."""
+    engine = engine_of(request)
+    if engine is None:
+        return await _no_engine(request)
+    context = await _overview(engine, verify=True)
+    context["verified"] = context["report"].audit
+    context["verified_at"] = context["report"].generated_at
+    now = engine.clock.now()
+    return await render(request, "overview.html", now=now, status=status, error=error, **context)
+
+
 @router.get("/", response_class=HTMLResponse)
 async def overview_page(request: Request) -> HTMLResponse:
-    """Boot status, runs, approvals, health, issues and what to do: ``grace status``, live."""
-
-    async def build(engine: Engine) -> dict[str, Any]:
-        context = await _overview(engine, verify=True)
-        context["verified"] = context["report"].audit
-        context["verified_at"] = context["report"].generated_at
-        return context
-
-    return await _page(request, "overview.html", build)
+    """Boot status, runs, approvals, health, issues and what to do: ``grace status``, live;
+    the emergency stop's state, with its stop and resume forms."""
+    return await overview_view(request)
 
 
 @router.get("/ui/overview", response_class=HTMLResponse)
@@ -219,10 +227,22 @@ async def _tickets(engine: Engine) -> dict[str, Any]:
     return {"opened": opened, "closed": closed}
 
 
+async def tickets_view(
+    request: Request, *, error: str | None = None, status: int = 200
+) -> HTMLResponse:
+    """The tickets page, optionally with an error (a refused close)."""
+    engine = engine_of(request)
+    if engine is None:
+        return await _no_engine(request)
+    context = await _tickets(engine)
+    now = engine.clock.now()
+    return await render(request, "tickets.html", now=now, status=status, error=error, **context)
+
+
 @router.get("/tickets", response_class=HTMLResponse)
 async def tickets_page(request: Request) -> HTMLResponse:
-    """Open tickets, then the latest closed ones."""
-    return await _page(request, "tickets.html", _tickets)
+    """Open tickets, each with its close form, then the latest closed ones."""
+    return await tickets_view(request)
 
 
 @router.get("/ui/tickets", response_class=HTMLResponse)

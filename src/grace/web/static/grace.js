@@ -4,6 +4,9 @@
 // fragment is fetched and swapped in when it changed; a region whose content says
 // data-final="true" (a finished run) stops polling. The swap waits while the keyboard focus is
 // inside the region (someone is typing a reason), and polling pauses while the tab is hidden.
+// A swap keeps what the person started: text typed into a field (matched by its id) and an
+// opened <details> (by its id, or the action of the form inside it) carry over into the fresh
+// copy, so clicking elsewhere on the page never throws a half-typed reason away.
 //
 // Screen readers hear one short sentence per real change (each fragment's data-announce, read
 // out through the page's aria-live announcer), not the whole region again.
@@ -53,6 +56,41 @@
     return holder;
   }
 
+  function detailsKey(el) {
+    if (el.id) return "#" + el.id;
+    var form = el.querySelector("form[action]");
+    return form ? "form " + form.getAttribute("action") : "";
+  }
+
+  // What the person changed in ``root``: typed fields and opened <details>.
+  function remember(root) {
+    var kept = { fields: [], open: [] };
+    root.querySelectorAll("input[id], textarea[id]").forEach(function (el) {
+      if (el.type === "hidden") return;
+      if (el.type === "checkbox" || el.type === "radio") {
+        if (el.checked !== el.defaultChecked) kept.fields.push([el.id, "checked", el.checked]);
+      } else if (el.value !== el.defaultValue) {
+        kept.fields.push([el.id, "value", el.value]);
+      }
+    });
+    root.querySelectorAll("details[open]").forEach(function (el) {
+      var key = detailsKey(el);
+      if (key) kept.open.push(key);
+    });
+    return kept;
+  }
+
+  function restore(root, kept) {
+    kept.fields.forEach(function (field) {
+      var el = document.getElementById(field[0]);
+      if (el && root.contains(el) && el.type !== "hidden") el[field[1]] = field[2];
+    });
+    if (!kept.open.length) return;
+    root.querySelectorAll("details").forEach(function (el) {
+      if (kept.open.indexOf(detailsKey(el)) !== -1) el.open = true;
+    });
+  }
+
   function start(region) {
     var url = region.getAttribute("data-live");
     var every = parseInt(region.getAttribute("data-every") || "5000", 10);
@@ -67,8 +105,10 @@
 
     function swap(fresh) {
       var before = announcement(region);
+      var kept = remember(region);
       region.setAttribute("aria-busy", "true");
       region.replaceChildren(fresh.content);
+      restore(region, kept);
       relative(region);
       region.removeAttribute("aria-busy");
       var after = announcement(region);
