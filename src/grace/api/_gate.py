@@ -335,7 +335,9 @@ class AuthGate:
 
 
 def too_low(principal: Principal, needed: Role) -> tuple[str, str]:
-    who = f"token {principal.name!r} is a {principal.role.label}"
+    label = principal.role.label
+    article = "an" if label[0] in "aeiou" else "a"
+    who = f"token {principal.name!r} is {article} {label}"
     hint = f"use a token with the {needed.label} role (grace token create --role {needed.label})"
     return f"this needs the {needed.label} role; {who}", hint
 

@@ -287,3 +287,12 @@ async def test_revoking_the_token_ends_its_sessions(
         ended = await c.get("/api/agent/runs")
         assert ended.status_code == 401
         assert "session has ended" in ended.json()["error"]
+
+
+async def test_a_refusal_names_the_role_with_the_right_article(
+    api_engine: Engine, client: httpx.AsyncClient
+) -> None:
+    """An operator refused an admin's route reads 'is an operator', not 'is a operator'."""
+    response = await client.delete("/api/emergency-stop", headers=token(api_engine, Role.OPERATOR))
+    assert response.status_code == 403
+    assert "token 'operator' is an operator" in response.json()["error"]
