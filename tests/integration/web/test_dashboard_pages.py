@@ -162,7 +162,8 @@ async def test_only_an_approver_may_decide(
             f"/runs/{run.id}/{verdict}", data={"csrf_token": csrf, "reason": "no"}
         )
         assert refused.status_code == 403
-        assert f"token 'sam' is a {role.label}" in refused.json()["error"]
+        article = "an" if role.label[0] in "aeiou" else "a"
+        assert f"token 'sam' is {article} {role.label}" in refused.json()["error"]
     if role is Role.OPERATOR:
         assert "needs the approver role" in refused.json()["error"]
     assert web_engine.store.get_run(run.id).status is RunStatus.AWAITING_APPROVAL
