@@ -1,10 +1,12 @@
 """The live web dashboard: server-rendered pages over the store, refreshed by polling.
 
 Forms: approve and reject a waiting run (``decide``), turn a playbook off and on (``switches``),
-press and lift the emergency stop and close a ticket (``controls``).
+press and lift the emergency stop and close a ticket (``controls``), create and expire a
+silence (``silences``).
 
 Pages (docs/dashboard.md): ``/`` overview, ``/approvals``, ``/runs/{run_id}``, ``/playbooks``,
-``/events``, ``/tickets``, ``/audit``; each live region polls its fragment under ``/ui/``.
+``/events``, ``/tickets``, ``/silences``, ``/audit``; each live region polls its fragment under
+``/ui/``.
 Templates are Jinja2 (autoescaped) in ``templates/``; the CSS and JavaScript in ``static/``
 are hand-written (no third-party bundle, no CDN).
 
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import APIRouter
 
-from grace.web import controls, decide, pages, switches
+from grace.web import controls, decide, pages, silences, switches
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -36,6 +38,7 @@ router.include_router(pages.router)
 router.include_router(decide.router)
 router.include_router(switches.router)
 router.include_router(controls.router)
+router.include_router(silences.router)
 
 
 def static_files() -> StaticFiles:
