@@ -29,6 +29,7 @@ NAV = (
     ("/playbooks", "Playbooks"),
     ("/events", "Events"),
     ("/tickets", "Tickets"),
+    ("/silences", "Silences"),
     ("/audit", "Audit"),
 )
 """The navigation bar: (path, label), in display order."""
