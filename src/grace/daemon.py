@@ -8,6 +8,7 @@ invalid edit is rejected with its error and the previous version keeps running.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -253,10 +254,18 @@ class Daemon:
         await supervisor.run(task_status=task_status)
 
     async def _run_sources(self, *, task_status: TaskStatus[None]) -> None:
-        """The event sources (log tails, probes, schedules…), beating while their group runs."""
+        """The event sources (log tails, probes, schedules…), beating while their group runs.
+
+        A source whose ``run`` takes anyio's ``task_status`` is started with ``tg.start``: the
+        daemon is not ready (no ``/health``) until it says it is watching (a log source: every
+        file opened at its offset, so a line written once the daemon answers is never missed).
+        """
         async with anyio.create_task_group() as tg:
             for src in self.sources:
-                tg.start_soon(src.run, self.pipeline.emit)
+                if "task_status" in inspect.signature(src.run).parameters:
+                    await tg.start(src.run, self.pipeline.emit)
+                else:
+                    tg.start_soon(src.run, self.pipeline.emit)
             tg.start_soon(self._tick, "sources")
             task_status.started()
 

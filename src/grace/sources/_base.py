@@ -112,7 +112,12 @@ class EventSource(Protocol):
     name: str
 
     async def run(self, emit: Emit) -> None:
-        """Watch until cancelled; call ``emit`` for each event."""
+        """Watch until cancelled; call ``emit`` for each event.
+
+        A source may also take anyio's ``task_status`` keyword and call
+        ``task_status.started()`` once it is watching: ``grace serve`` then reports ready only
+        after that (the ``log`` source does, once its files are open at their offsets).
+        """
 
 
 C = TypeVar("C", bound=SourceConfig)

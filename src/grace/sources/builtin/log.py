@@ -28,6 +28,7 @@ from typing import Any, Final, Literal
 import anyio
 import anyio.lowlevel
 import anyio.to_thread
+from anyio.abc import TaskStatus
 from pydantic import ConfigDict, Field, model_validator
 
 from grace.events import Event
@@ -129,16 +130,21 @@ class LogSource:
         """Whether chunks are read and scanned in a worker thread (see :meth:`_read`)."""
         self._emit: Emit | None = None
 
-    async def run(self, emit: Emit) -> None:
+    async def run(
+        self, emit: Emit, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
         """Follow the files until cancelled; offsets are saved on the way out.
 
         Two tasks: a watcher that looks at every path each ``poll_interval_s`` and holds a
         file that appears or replaces a rotated one at once, and the reader, which reads
         every path's files in order and emits (and so may wait on the pipeline).
+        ``task_status.started()`` once every file is open at its offset (the daemon's
+        readiness waits for it).
         """
         self._emit = emit
         try:
             await self._scan(initial=True)
+            task_status.started()
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._watch)
                 await self._read_loop()
