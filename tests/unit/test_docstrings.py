@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import pydantic
 from pydantic import BaseModel, ConfigDict
 from pydantic._internal._docs_extraction import extract_docstrings_from_cls
 
@@ -85,4 +84,3 @@ def test_json_schema_gets_the_docstrings_and_aliases_are_honoured() -> None:
 def test_no_model_reads_docstrings_at_class_creation() -> None:
     """The whole point: field descriptions stay empty until asked for."""
     assert StepSpec.model_fields["action"].description is None
-    assert pydantic.VERSION

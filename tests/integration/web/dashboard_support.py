@@ -14,7 +14,9 @@ from typing import Any
 
 import httpx
 
+from grace.config import Settings
 from grace.engine import Engine
+from grace.testing import free_port
 from grace.tokens import Role
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -63,6 +65,22 @@ steps:
 """
 
 NO_WINDOWS: dict[str, Any] = {"change_windows": {"enabled": False}}
+
+
+def daemon_settings(tmp_path: Path, playbook_dir: Path) -> Settings:
+    """``grace serve`` in execute mode on a free port, API auth on, SQLite."""
+    return Settings(
+        data_dir=tmp_path / ".grace",
+        database_url=f"sqlite:///{tmp_path / 'grace.db'}",
+        playbook_dirs=[playbook_dir],
+        log_dir=tmp_path / "logs",
+        bundled_playbooks=False,
+        mode="execute",
+        listen=f"127.0.0.1:{free_port()}",
+        drain_s=5,
+        api={"auth": True},
+        governance=NO_WINDOWS,
+    )
 
 
 def require_everything() -> bool:

@@ -18,33 +18,16 @@ import pytest
 from dashboard_support import (
     ARTIFACTS,
     CLEAN,
-    NO_WINDOWS,
+    daemon_settings,
     new_token,
     risky_playbook,
 )
 
-from grace.config import Settings
 from grace.runs import RunStatus
-from grace.testing import free_port, serving
+from grace.testing import serving
 from grace.tokens import Role
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
-
-
-def daemon_settings(tmp_path: Path, playbook_dir: Path) -> Settings:
-    """``grace serve`` in execute mode on a free port, API auth on, SQLite."""
-    return Settings(
-        data_dir=tmp_path / ".grace",
-        database_url=f"sqlite:///{tmp_path / 'grace.db'}",
-        playbook_dirs=[playbook_dir],
-        log_dir=tmp_path / "logs",
-        bundled_playbooks=False,
-        mode="execute",
-        listen=f"127.0.0.1:{free_port()}",
-        drain_s=5,
-        api={"auth": True},
-        governance=NO_WINDOWS,
-    )
 
 
 async def test_an_approver_logs_in_approves_and_watches_the_run_succeed_live(

@@ -18,17 +18,16 @@ import pytest
 from dashboard_support import (
     ARTIFACTS,
     CLEAN,
-    NO_WINDOWS,
+    daemon_settings,
     form_csrf,
     log_in,
     new_token,
 )
 
 from grace.api import create_app
-from grace.config import Settings
 from grace.engine import Engine
 from grace.runs import RunStatus
-from grace.testing import StoreIngest, free_port, serving
+from grace.testing import StoreIngest, serving
 from grace.tokens import Role
 
 pytestmark = pytest.mark.anyio
@@ -294,18 +293,7 @@ async def test_in_a_phone_browser_a_half_typed_reason_survives_the_live_refresh(
     from playwright.async_api import async_playwright, expect
 
     write_playbook("clear", CLEAN)
-    settings = Settings(
-        data_dir=tmp_path / ".grace",
-        database_url=f"sqlite:///{tmp_path / 'grace.db'}",
-        playbook_dirs=[playbook_dir],
-        log_dir=tmp_path / "logs",
-        bundled_playbooks=False,
-        mode="execute",
-        listen=f"127.0.0.1:{free_port()}",
-        drain_s=5,
-        api={"auth": True},
-        governance=NO_WINDOWS,
-    )
+    settings = daemon_settings(tmp_path, playbook_dir)
     base = f"http://{settings.listen}"
     async with serving(settings) as daemon:
         store = daemon.engine.store
